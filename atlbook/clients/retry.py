@@ -1,0 +1,118 @@
+"""Retry idempotent calls: exponential back-off with full jitter, bounded, honouring Retry-After.
+
+The policy is ours, on top of botocore's own ``standard`` retry mode (which only handles a couple of
+quick retries inside one SDK call). It works on atlbook errors only — SDK exceptions have already been
+translated by the client modules — and branches on type:
+
+- :class:`~atlbook.errors.RetryableError` (``Throttled`` 429, ``Unavailable`` 5xx/reset/timeout) is
+  retried when the call is idempotent; the wait is ``uniform(0, min(cap, base * 2**n))`` ("full
+  jitter"), but never shorter than the error's ``delay`` (Retry-After).
+- A non-idempotent call (a create that is not by name, a POST to a product) is **never** retried blindly:
+  the first failure is raised as is — except :class:`~atlbook.errors.Throttled`, where the server said it
+  did not process the request, which is retried like an idempotent call.
+- :class:`~atlbook.errors.PermanentError` and anything else is raised at once.
+
+Attempts and total time are both bounded; when either runs out the last error is raised, with a note
+of the attempts made. ``sleep``, ``clock`` and ``rng`` are injectable for tests.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import random
+import time
+from collections.abc import Callable
+from typing import TypeVar
+
+from atlbook import errors
+
+__all__ = ["DEFAULT_POLICY", "RetryPolicy", "call"]
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+
+@dataclasses.dataclass(frozen=True)
+class RetryPolicy:
+    """How often and how long to retry a failing call."""
+
+    max_attempts: int = 6
+    """Total attempts including the first (≥ 1)."""
+    base_delay: float = 0.5
+    """Seconds; the back-off ceiling before jitter doubles from here on every attempt."""
+    max_delay: float = 20.0
+    """Seconds; the back-off ceiling never exceeds this (Retry-After may, up to the time budget)."""
+    total_timeout: float = 120.0
+    """Seconds from the first attempt after which no new attempt starts."""
+    sleep: Callable[[float], None] = time.sleep
+    clock: Callable[[], float] = time.monotonic
+    rng: Callable[[float, float], float] = random.uniform
+    """``rng(a, b)`` → a float in ``[a, b]``; full jitter draws from it."""
+
+    def backoff(self, retry_number: int) -> float:
+        """The jittered wait before retry ``retry_number`` (1-based), without Retry-After."""
+        ceiling = min(self.max_delay, self.base_delay * (2 ** (retry_number - 1)))
+        return self.rng(0.0, ceiling)
+
+    def with_(self, **changes: object) -> RetryPolicy:
+        """A copy with some fields changed (e.g. a fake clock in tests)."""
+        return dataclasses.replace(self, **changes)  # type: ignore[arg-type]
+
+
+DEFAULT_POLICY = RetryPolicy()
+
+
+def _retryable(err: BaseException, idempotent: bool) -> bool:
+    if not isinstance(err, errors.RetryableError):
+        return False
+    return idempotent or isinstance(err, errors.Throttled)
+
+
+def call(
+    fn: Callable[[], T],
+    *,
+    idempotent: bool,
+    description: str,
+    policy: RetryPolicy | None = None,
+) -> T:
+    """Call ``fn()`` and retry it under ``policy`` while it raises a retryable atlbook error.
+
+    ``idempotent`` must be stated by the caller: reads, by-name creates that treat 409 as "exists",
+    patches and deletes by name are idempotent; anything else is not and is not retried (except on 429).
+    ``description`` names the call in logs and in the final error note.
+    """
+    pol = policy or DEFAULT_POLICY
+    started = pol.clock()
+    attempt = 0
+    while True:
+        attempt += 1
+        try:
+            return fn()
+        except errors.AtlbookError as err:
+            if not _retryable(err, idempotent):
+                raise
+            if attempt >= pol.max_attempts:
+                log.warning("%s: giving up after %d attempts: %s", description, attempt, err)
+                err.add_note(f"atlbook: {description} failed after {attempt} attempts")
+                raise
+            wait = pol.backoff(attempt)
+            after = getattr(err, "delay", None)
+            if after is not None:
+                wait = max(wait, float(after))
+            elapsed = pol.clock() - started
+            if elapsed + wait > pol.total_timeout:
+                log.warning(
+                    "%s: giving up after %d attempts (%.1fs, next wait %.1fs exceeds %.0fs budget): %s",
+                    description,
+                    attempt,
+                    elapsed,
+                    wait,
+                    pol.total_timeout,
+                    err,
+                )
+                err.add_note(f"atlbook: {description} failed after {attempt} attempts in {elapsed:.1f}s")
+                raise
+            log.info("%s: attempt %d failed (%s); retrying in %.2fs", description, attempt, err, wait)
+            pol.sleep(wait)
