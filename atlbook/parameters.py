@@ -371,6 +371,9 @@ class _Merger:
             del self.provenance[key]
 
     def _mark(self, prefix: str, value: Any, source: str) -> None:
+        parts = prefix.split(".")
+        for depth in range(1, len(parts)):
+            self.provenance.pop(".".join(parts[:depth]), None)  # an ancestor is no longer a leaf
         if isinstance(value, dict | list) and value:
             for path, _, leaf in _walk(value, prefix):
                 if not isinstance(leaf, dict | list) or not leaf:
@@ -428,33 +431,33 @@ class _Merger:
                 self._set_stack(value, source)
                 continue
             _check_type(key, value, self.declared.get(key), source)
-            current = self.values.get(key)
-            if isinstance(current, dict) and isinstance(value, dict):
-                self.values[key] = _deep_merge(current, value)
-            else:
-                self._forget(key)
-                self.values[key] = copy.deepcopy(value)
-            self._mark(key, value, source)
+            self._merge(self.values, key, value, key, source)
+
+    def _merge(self, container: dict[str, Any], key: str, value: Any, path: str, source: str) -> None:
+        """Deep-merge ``value`` into ``container[key]`` (mappings merge, anything else replaces)."""
+        current = container.get(key)
+        if isinstance(current, dict) and isinstance(value, dict):
+            if key in container and not current:
+                self._forget(path)
+            for sub_key, sub_value in value.items():
+                self._merge(current, sub_key, sub_value, f"{path}.{sub_key}", source)
+            if not value and not current:
+                self.provenance[path] = source
+            return
+        self._forget(path)
+        container[key] = copy.deepcopy(value)
+        self._mark(path, value, source)
 
     def _set_stack(self, value: Any, source: str) -> None:
-        current = self.values.get("stack")
-        if isinstance(value, dict) and isinstance(current, dict):
-            self.values["stack"] = _deep_merge(current, value)
-        else:
-            if not isinstance(value, dict | str):
-                raise errors.ParameterError(
-                    f"expected a mapping or a stack name, got a {_kind(value)}",
-                    source=source,
-                    key="stack",
-                    value=value,
-                    allowed="a mapping describing the stack, a parameters name, or a path",
-                )
-            self._forget("stack")
-            self.values["stack"] = copy.deepcopy(value)
-        if isinstance(value, str):
-            self.provenance["stack"] = source
-        else:
-            self._mark("stack", value, source)
+        if not isinstance(value, dict | str):
+            raise errors.ParameterError(
+                f"expected a mapping or a stack name, got a {_kind(value)}",
+                source=source,
+                key="stack",
+                value=value,
+                allowed="a mapping describing the stack, a parameters name, or a path",
+            )
+        self._merge(self.values, "stack", value, "stack", source)
 
     def apply_override(self, dotted: str, raw: str) -> None:
         parts = dotted.split(".")
@@ -465,7 +468,8 @@ class _Merger:
                 key=dotted,
                 allowed="dotted names like stack.products.jira.replicas",
             )
-        value = parse_override(raw)
+        # a secret is never read as YAML: "env:" would become a mapping, "0123" a number
+        value = raw if is_secret_key(parts[-1]) else parse_override(raw)
         scan_secrets({parts[-1]: value}, source=_OVERRIDE, prefix=".".join(parts[:-1]))
         top = parts[0]
         if not self.classify(top, _OVERRIDE):
@@ -544,20 +548,9 @@ def resolve(
 # --- helpers ---------------------------------------------------------------------------------------
 
 
-def _deep_merge(base: dict[str, Any], update: Mapping[str, Any]) -> dict[str, Any]:
-    merged = copy.deepcopy(base)
-    for key, value in update.items():
-        if isinstance(merged.get(key), dict) and isinstance(value, dict):
-            merged[key] = _deep_merge(merged[key], value)
-        else:
-            merged[key] = copy.deepcopy(value)
-    return merged
-
-
 def _set_path(root: dict[str, Any], parts: Sequence[str], value: Any, source: str) -> None:
     node: Any = root
     for depth, part in enumerate(parts[:-1]):
-        here = ".".join(parts[: depth + 1])
         if isinstance(node, dict):
             if node.get(part) is None:
                 node[part] = {}
@@ -565,21 +558,30 @@ def _set_path(root: dict[str, Any], parts: Sequence[str], value: Any, source: st
         elif isinstance(node, list) and part.isdigit() and int(part) < len(node):
             node = node[int(part)]
         else:
-            raise errors.ParameterError(
-                f"cannot set a sub-key: '{here.rsplit('.', 1)[0]}' is a {_kind(node)}",
-                source=source,
-                key=".".join(parts),
-                allowed="a path through mappings (and list indexes that exist)",
-            )
+            raise _no_sub_key(parts, depth, node, source)
     last = parts[-1]
     if isinstance(node, dict):
         node[last] = value
     elif isinstance(node, list) and last.isdigit() and int(last) < len(node):
         node[int(last)] = value
     else:
-        raise errors.ParameterError(
-            f"cannot set '{last}' inside a {_kind(node)}", source=source, key=".".join(parts)
+        raise _no_sub_key(parts, len(parts) - 1, node, source)
+
+
+def _no_sub_key(parts: Sequence[str], depth: int, node: Any, source: str) -> errors.ParameterError:
+    parent = ".".join(parts[:depth])
+    if isinstance(node, list):
+        what = (
+            f"a list of {len(node)} item(s), so '{parts[depth]}' must be an index from 0 to {len(node) - 1}"
         )
+    else:
+        what = f"{_kind(node)} ({_show(node)}), so it has no key '{parts[depth]}'"
+    return errors.ParameterError(
+        f"'{parent}' is {what}",
+        source=source,
+        key=".".join(parts),
+        allowed="a path through mappings, or set the whole value in a parameters file",
+    )
 
 
 _TYPE_NAMES: dict[type, str] = {
@@ -814,7 +816,7 @@ def _allowed(kind: str, ctx: Mapping[str, Any], path: Sequence[str | int]) -> st
         if model is not None:
             info = model.model_fields.get(str(path[-1]))
             if info is not None and info.description:
-                return info.description
+                return info.description.rstrip(".")
     return None
 
 
@@ -836,10 +838,24 @@ def _translate(exc: ValidationError, document: Any, source_of: Callable[[str], s
     if kind in ("value_error", "assertion_error"):
         message = str(first["msg"]).removeprefix("Value error, ").removeprefix("Assertion failed, ")
     elif kind in ("literal_secret", "secret_ref"):
-        message = str(first["msg"]).split(" (allowed:", 1)[0]
+        message = str(first["msg"]).split("; allowed:", 1)[0]
     else:
         message = _FRIENDLY.get(kind, str(first["msg"]))
-    if found and not secret and kind not in ("extra_forbidden", "missing") and not isinstance(value, dict):
+    if kind == "missing":
+        missing = [p for p in problems if p["type"] == "missing" and len(_clean_loc(p["loc"], document)) == 1]
+        if len(path) == 1 and len(missing) > 1:
+            names = ", ".join(str(p["loc"][-1]) for p in missing)
+            message = (
+                f"the stack is incomplete: {names} are missing (a 'stack:' mapping replaces the "
+                "notebook default; give the whole stack, or an earlier -f file with it, "
+                "e.g. -f parameters/sandbox.yaml)"
+            )
+            problems = [p for p in problems if p not in missing] + [first]
+        else:
+            description = _allowed(kind, ctx, path)
+            message += f" ({description})" if description else ""
+    show = found and not secret and kind not in ("extra_forbidden", "missing") and not isinstance(value, dict)
+    if show and str(value) not in message:
         message += f", got {_show(value)}"
     more = len(problems) - 1
     if more:
@@ -850,7 +866,12 @@ def _translate(exc: ValidationError, document: Any, source_of: Callable[[str], s
         if model is not None:
             suggestion = _suggest(str(path[-1]), model.model_fields)
     error_type = errors.LiteralSecretError if kind == "literal_secret" else errors.ParameterError
-    allowed = stackmod.SECRET_REF_HELP if secret and kind != "missing" else _allowed(kind, ctx, path)
+    if kind == "missing":
+        allowed = None
+    elif secret:
+        allowed = stackmod.SECRET_REF_HELP
+    else:
+        allowed = _allowed(kind, ctx, path)
     return error_type(
         message,
         source=source,

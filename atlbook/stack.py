@@ -234,8 +234,8 @@ _ENV_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _K8S_REF_RE = re.compile(r"^(?P<ns>[^/#]+)/(?P<name>[^/#]+)#(?P<key>[-._a-zA-Z0-9]+)$")
 _ARN_RE = re.compile(r"^arn:aws[-a-z]*:secretsmanager:[-a-z0-9]+:[0-9]{12}:secret:[-/_+=.@a-zA-Z0-9]+$")
 SECRET_REF_HELP = (
-    "env:NAME, k8s-secret:NAMESPACE/NAME#KEY or aws-secretsmanager:ARN[#JSONKEY] "
-    "(put the secret itself in that place, never in a parameters file)"
+    "env:NAME, k8s-secret:NAMESPACE/NAME#KEY or aws-secretsmanager:ARN[#JSONKEY]; "
+    "keep the secret itself there, never in a parameters file"
 )
 
 
@@ -309,8 +309,6 @@ def _dns_label_ok(value: str) -> bool:
 def _secret_field(value: object) -> object:
     if isinstance(value, SecretRef):
         return value
-    if isinstance(value, dict):
-        return value  # the structured form {kind: ..., name: ...}
     if isinstance(value, str) and value.split(":", 1)[0] in SECRET_REF_KINDS:
         try:
             return parse_secret_ref(value)
@@ -318,7 +316,7 @@ def _secret_field(value: object) -> object:
             raise PydanticCustomError("secret_ref", "{reason}", {"reason": str(e)}) from None
     raise PydanticCustomError(
         "literal_secret",
-        "a secret must be given as a reference, not as a value (allowed: {allowed})",
+        "a secret must be given as a reference, not as a value; allowed: {allowed}",
         {"allowed": SECRET_REF_HELP},
     )
 
