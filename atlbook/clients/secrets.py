@@ -7,6 +7,8 @@ A parameter that holds a password or token is a *reference*, never a value:
 - ``aws-secretsmanager:ARN[#JSONKEY]`` — the ``SecretString`` of a Secrets Manager secret, or the key
   ``JSONKEY`` of it when it is a JSON object.
 
+Parsing is :func:`atlbook.stack.parse_secret_ref` (one grammar for validation and resolution).
+
 Redaction direction (layers point down): ``atlbook.records`` sits *above* ``atlbook.clients``, so this
 module does not import it. Instead it keeps the process-wide registry of resolved values and announces
 each new one to listeners: ``records`` calls ``secrets.add_listener(redaction.register_secret)`` once
@@ -20,14 +22,13 @@ Errors (:class:`~atlbook.errors.SecretResolutionError`) name the reference, neve
 from __future__ import annotations
 
 import base64
-import dataclasses
 import json
 import os
 import threading
 from collections.abc import Callable, Mapping
-from typing import Any, Literal, Protocol
+from typing import Any, Protocol
 
-from atlbook import errors
+from atlbook import errors, stack
 
 __all__ = [
     "SCHEMES",
@@ -43,31 +44,14 @@ __all__ = [
     "resolved_values",
 ]
 
-Scheme = Literal["env", "k8s-secret", "aws-secretsmanager"]
-SCHEMES: tuple[Scheme, ...] = ("env", "k8s-secret", "aws-secretsmanager")
+SCHEMES: tuple[str, ...] = tuple(stack.SECRET_REF_KINDS)
 
 _lock = threading.Lock()
 _values: dict[str, None] = {}
-_listeners: list[Callable[[str], None]] = []
+_listeners: list[Callable[[str], object]] = []
 
-
-@dataclasses.dataclass(frozen=True)
-class SecretRef:
-    """A parsed reference. ``str(ref)`` is the reference text, safe to print."""
-
-    scheme: Scheme
-    name: str
-    """env var name; Secret name; Secrets Manager ARN (or name)."""
-    namespace: str | None = None
-    key: str | None = None
-    """Secret data key; JSON key inside a Secrets Manager string."""
-
-    def __str__(self) -> str:
-        if self.scheme == "env":
-            return f"env:{self.name}"
-        if self.scheme == "k8s-secret":
-            return f"k8s-secret:{self.namespace}/{self.name}#{self.key}"
-        return f"aws-secretsmanager:{self.name}" + (f"#{self.key}" if self.key else "")
+#: The parsed form of a reference (``kind`` plus the fields it needs): :class:`atlbook.stack.SecretRef`.
+SecretRef = stack.SecretRef
 
 
 class SecretSource(Protocol):
@@ -84,45 +68,32 @@ class SecretSource(Protocol):
 
 def is_reference(value: object) -> bool:
     """True when ``value`` is a string starting with one of the reference schemes."""
-    return isinstance(value, str) and any(value.startswith(f"{s}:") for s in SCHEMES)
-
-
-def parse(ref: str | SecretRef) -> SecretRef:
-    """Parse a reference string; raises :class:`SecretResolutionError` naming it when malformed."""
-    if isinstance(ref, SecretRef):
-        return ref
-    if not isinstance(ref, str) or ":" not in ref:
-        raise errors.SecretResolutionError(
-            "not a secret reference "
-            "(expected env:NAME, k8s-secret:NS/NAME#KEY or aws-secretsmanager:ARN[#KEY])"
-        )
-    scheme, _, rest = ref.partition(":")
-    if scheme == "env":
-        if not rest or not rest.replace("_", "").isalnum():
-            raise errors.SecretResolutionError(f"malformed reference {ref!r}: expected env:NAME")
-        return SecretRef("env", rest)
-    if scheme == "k8s-secret":
-        path, sep, key = rest.partition("#")
-        namespace, slash, name = path.partition("/")
-        if not (sep and key and slash and namespace and name) or "/" in name:
-            raise errors.SecretResolutionError(
-                f"malformed reference {ref!r}: expected k8s-secret:NAMESPACE/NAME#KEY"
-            )
-        return SecretRef("k8s-secret", name, namespace=namespace, key=key)
-    if scheme == "aws-secretsmanager":
-        arn, sep, key = rest.rpartition("#") if "#" in rest else (rest, "", "")
-        if not arn or (sep and not key):
-            raise errors.SecretResolutionError(
-                f"malformed reference {ref!r}: expected aws-secretsmanager:ARN[#JSONKEY]"
-            )
-        return SecretRef("aws-secretsmanager", arn, key=key or None)
-    raise errors.SecretResolutionError(
-        f"unknown secret scheme {scheme!r} in a reference (allowed: {', '.join(SCHEMES)})"
+    return isinstance(value, stack.SecretRef) or (
+        isinstance(value, str) and any(value.startswith(f"{s}:") for s in SCHEMES)
     )
 
 
+def parse(ref: str | SecretRef) -> SecretRef:
+    """Parse a reference string with :func:`atlbook.stack.parse_secret_ref`.
+
+    Raises :class:`SecretResolutionError` when malformed; the message never echoes the text (it may be
+    a secret pasted where a reference belongs).
+    """
+    if isinstance(ref, stack.SecretRef):
+        return ref
+    if not isinstance(ref, str):
+        raise errors.SecretResolutionError(f"not a secret reference (allowed: {stack.SECRET_REF_HELP})")
+    try:
+        return stack.parse_secret_ref(ref)
+    except ValueError as e:
+        raise errors.SecretResolutionError(str(e)) from None
+
+
 def register(value: str) -> None:
-    """Remember ``value`` as secret and announce it to every listener (idempotent; empty values ignored)."""
+    """Remember ``value`` as secret and announce it to every listener (idempotent; empty values ignored).
+
+    Listeners decide what they keep (``records.redaction`` refuses very short values).
+    """
     if not value:
         return
     with _lock:
@@ -134,7 +105,7 @@ def register(value: str) -> None:
         fn(value)
 
 
-def add_listener(fn: Callable[[str], None]) -> None:
+def add_listener(fn: Callable[[str], object]) -> None:
     """Call ``fn(value)`` for every value resolved so far and every value resolved from now on."""
     with _lock:
         _listeners.append(fn)
@@ -143,7 +114,7 @@ def add_listener(fn: Callable[[str], None]) -> None:
         fn(value)
 
 
-def remove_listener(fn: Callable[[str], None]) -> None:
+def remove_listener(fn: Callable[[str], object]) -> None:
     """Stop announcing to ``fn`` (no error if it was not added)."""
     with _lock:
         if fn in _listeners:
@@ -189,7 +160,8 @@ def resolve(
     """
     parsed = parse(ref)
     text = str(parsed)
-    if parsed.scheme == "env":
+    if parsed.kind == "env":
+        assert parsed.name is not None
         env = os.environ if environ is None else environ
         if parsed.name not in env:
             raise errors.SecretResolutionError(f"{text}: environment variable {parsed.name} is not set")
@@ -198,8 +170,8 @@ def resolve(
         return value
     if source is None:
         raise errors.SecretResolutionError(f"{text}: needs a connected target (clients) to resolve")
-    if parsed.scheme == "k8s-secret":
-        assert parsed.namespace is not None and parsed.key is not None
+    if parsed.kind == "k8s-secret":
+        assert parsed.namespace is not None and parsed.key is not None and parsed.name is not None
         try:
             data = source.read_secret_data(parsed.namespace, parsed.name)
         except errors.ApiError as e:
@@ -213,11 +185,12 @@ def resolve(
         register(value)
         return value
     try:
-        secret_string = source.secretsmanager_string(parsed.name)
+        assert parsed.arn is not None
+        secret_string = source.secretsmanager_string(parsed.arn)
     except errors.ApiError as e:
         raise errors.SecretResolutionError(f"{text}: cannot read the secret ({type(e).__name__})") from e
     register(secret_string)
-    if parsed.key is None:
+    if parsed.json_key is None:
         return secret_string
     try:
         doc = json.loads(secret_string)
@@ -226,9 +199,9 @@ def resolve(
             f"{text}: the secret is not a JSON object, cannot take a key"
         ) from None
     _register_json_leaves(doc)
-    if not isinstance(doc, Mapping) or parsed.key not in doc:
-        raise errors.SecretResolutionError(f"{text}: the secret JSON has no key {parsed.key!r}")
-    value = doc[parsed.key]
+    if not isinstance(doc, Mapping) or parsed.json_key not in doc:
+        raise errors.SecretResolutionError(f"{text}: the secret JSON has no key {parsed.json_key!r}")
+    value = doc[parsed.json_key]
     if not isinstance(value, str):
         value = json.dumps(value)
         register(value)
