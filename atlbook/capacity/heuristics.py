@@ -1,0 +1,223 @@
+"""Fast placers with the planner's hard constraints: first-fit / best-fit decreasing, N+1 repair, compaction.
+
+Used on their own for large inputs, as the CP-SAT warm start, and (without repair) as the plain FFD
+baseline. One instance type per plan (one managed node group per zone); nodes per zone are opened as
+needed, in the zone that the pod's rules allow and that has the fewest nodes.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping, Sequence
+
+from atlbook.capacity.cluster import ClusterState, Node
+from atlbook.capacity.eks import NodeShape
+from atlbook.capacity.survivability import simulate
+from atlbook.capacity.workload import Workload
+from atlbook.errors import CapacityExceeded, ConfigError
+
+__all__ = ["compact", "ffd_place", "make_survivable", "pod_order", "shape_fits_workload", "plan_for_shape"]
+
+
+def shape_fits_workload(workload: Workload, shape: NodeShape) -> bool:
+    """True if every pod of the workload fits on an empty node of ``shape``."""
+    return (
+        all(s.cpu_m <= shape.cpu_m and s.memory_mi <= shape.memory_mi for s in workload.sets if s.replicas)
+        and shape.pods >= 1
+    )
+
+
+def pod_order(workload: Workload, shape: NodeShape) -> list[tuple[int, int]]:
+    """Pods as (set index, pinned-zone position or −1), largest first by cpu/A + mem/M + 1/P (then set)."""
+    keys = []
+    for i, s in enumerate(workload.sets):
+        size = s.cpu_m / shape.cpu_m + s.memory_mi / shape.memory_mi + 1 / shape.pods
+        keys.append((-s.priority, -size, -int(s.anti_affinity), i))
+    pods: list[tuple[int, int]] = []
+    for _, _, _, i in sorted(keys):
+        s = workload.sets[i]
+        pods.extend((i, k) for k in range(len(s.pinned_zones)))
+        pods.extend((i, -1) for _ in range(s.replicas - len(s.pinned_zones)))
+    return pods
+
+
+def _node_name(zone: str, shape: NodeShape, k: int) -> str:
+    return f"{zone}/{shape.name}/{k}"
+
+
+def ffd_place(
+    workload: Workload,
+    shape: NodeShape,
+    zones: Sequence[str],
+    *,
+    nodes_per_zone: Mapping[str, int] | None = None,
+    open_nodes: bool = True,
+    fit: str = "first",
+) -> ClusterState:
+    """Place every pod first-fit (``fit="first"``) or best-fit (``"best"``) decreasing.
+
+    Starts from ``nodes_per_zone`` nodes (default one per zone) and, if ``open_nodes``, opens nodes as
+    needed. Refuses (``CapacityExceeded``) a pod that fits nowhere (with ``open_nodes`` false, or a pod
+    larger than the node), and (``ConfigError``) a pinned zone not in ``zones``.
+    """
+    if fit not in ("first", "best"):
+        raise ConfigError(f"fit must be 'first' or 'best', got {fit!r}")
+    zs = list(zones)
+    start = dict(nodes_per_zone) if nodes_per_zone is not None else {z: 1 for z in zs}
+    nodes = [Node(_node_name(z, shape, k), z, shape) for z in zs for k in range(start.get(z, 0))]
+    state = ClusterState(workload, nodes, zs)
+    per_zone = {z: start.get(z, 0) for z in zs}
+    by_zone: dict[int, list[int]] = {i: [] for i in range(len(zs))}
+    for n in range(len(state.nodes)):
+        by_zone[state.node_zone[n]].append(n)
+    all_nodes = list(range(len(state.nodes)))
+    sets = workload.sets
+    for s, pin in pod_order(workload, shape):
+        zone: int | None = None
+        if pin >= 0:
+            zname = sets[s].pinned_zones[pin]
+            if zname not in state.zone_index:
+                raise ConfigError(f"{sets[s].name}: pinned zone {zname!r} is not one of {zs}")
+            zone = state.zone_index[zname]
+        cands = by_zone[zone] if zone is not None else all_nodes
+        target = -1
+        if fit == "first":
+            for n in cands:
+                if state.fits(s, n, zone):
+                    target = n
+                    break
+        else:
+            best = None
+            for n in cands:
+                if state.fits(s, n, zone):
+                    left = (state.free_cpu[n] - state.cpu[s]) / shape.cpu_m + (
+                        state.free_mem[n] - state.mem[s]
+                    ) / shape.memory_mi
+                    if best is None or left < best:
+                        best, target = left, n
+        if target < 0:
+            if not open_nodes:
+                raise CapacityExceeded(f"no node fits a pod of {sets[s].name} on {shape.name}")
+            if zone is not None:
+                allowed = [zone]
+            elif state.spread[s]:
+                zc = state.zone_count[s]
+                dom = [i for i in range(len(zs)) if state.domain_nodes[i] > 0] or list(range(len(zs)))
+                lo = min(zc[d] for d in dom)
+                allowed = [i for i in range(len(zs)) if zc[i] <= lo]
+            else:
+                allowed = list(range(len(zs)))
+            zi = min(allowed, key=lambda i: (per_zone[zs[i]], i))
+            node = Node(_node_name(zs[zi], shape, per_zone[zs[zi]]), zs[zi], shape)
+            per_zone[zs[zi]] += 1
+            target = state.add_node(node)
+            by_zone[zi].append(target)
+            all_nodes.append(target)
+            if not state.fits(s, target, zone):
+                raise CapacityExceeded(
+                    f"a pod of {sets[s].name} ({sets[s].cpu_m}m CPU, {sets[s].memory_mi}Mi) does not fit "
+                    f"on an empty {shape.name} ({shape.cpu_m}m, {shape.memory_mi}Mi, {shape.pods} slots)"
+                )
+        state.place(s, target)
+    return state
+
+
+def nodes_per_zone(state: ClusterState) -> dict[str, int]:
+    """Count of (not gone) nodes per zone."""
+    out = {z: 0 for z in state.zones}
+    for n in state.used_nodes():
+        out[state.nodes[n].zone] += 1
+    return out
+
+
+def make_survivable(state: ClusterState, *, require_zone: bool = False, max_extra: int = 64) -> ClusterState:
+    """Add empty nodes until every single-node (and, if asked, single-zone) removal re-places all pods.
+
+    A failed node scenario adds a node in the failed node's zone; a failed zone scenario adds one to the
+    emptiest other zone. Refuses (``CapacityExceeded``) when ``max_extra`` nodes do not suffice.
+    """
+    shape = state.nodes[0].shape
+    for _ in range(max_extra + 1):
+        rep = simulate(state, zones=require_zone)
+        bad_nodes = [s for s in rep.nodes if not s.survivable]
+        bad_zones = [s for s in rep.zones if not s.survivable]
+        if not bad_nodes and not bad_zones:
+            return state
+        per = nodes_per_zone(state)
+        if bad_nodes:
+            counts: dict[str, int] = {}
+            for sc in bad_nodes:
+                z = sc.target.split("/", 1)[0]
+                counts[z] = counts.get(z, 0) + 1
+            zone = max(sorted(counts), key=lambda z: counts[z])
+        else:
+            lost = bad_zones[0].target
+            zone = min((z for z in state.zones if z != lost), key=lambda z: (per[z], state.zones.index(z)))
+        k = per[zone]
+        while any(n.name == _node_name(zone, shape, k) for n in state.nodes):
+            k += 1
+        state.add_node(Node(_node_name(zone, shape, k), zone, shape))
+    raise CapacityExceeded(f"no N+1-survivable placement on {shape.name} within {max_extra} extra nodes")
+
+
+def _survives(state: ClusterState, require_zone: bool) -> bool:
+    rep = simulate(state, zones=require_zone)
+    return rep.node_pct == 100.0 and (not require_zone or rep.zone_pct == 100.0)
+
+
+def compact(
+    workload: Workload,
+    state: ClusterState,
+    *,
+    require_zone: bool = False,
+    deadline: float | None = None,
+    fit: str = "first",
+) -> ClusterState:
+    """Cluster compaction: drop one node at a time (largest zone first) while a re-placement survives.
+
+    Stops at ``deadline`` (``time.monotonic()`` value). Returns the smallest surviving state found.
+    """
+    shape = state.nodes[0].shape
+    best = state
+    per = nodes_per_zone(state)
+    while True:
+        improved = False
+        for zone in sorted(per, key=lambda z: (-per[z], state.zones.index(z))):
+            if deadline is not None and time.monotonic() > deadline:
+                return best
+            if per[zone] <= 1:
+                continue
+            trial = dict(per)
+            trial[zone] -= 1
+            try:
+                cand = ffd_place(
+                    workload, shape, state.zones, nodes_per_zone=trial, open_nodes=False, fit=fit
+                )
+            except CapacityExceeded:
+                continue
+            if cand.violations() or not _survives(cand, require_zone):
+                continue
+            best, per, improved = cand, trial, True
+            break
+        if not improved:
+            return best
+
+
+def plan_for_shape(
+    workload: Workload,
+    shape: NodeShape,
+    zones: Sequence[str],
+    *,
+    require_zone: bool = False,
+    deadline: float | None = None,
+    fit: str = "first",
+) -> ClusterState:
+    """FFD, then N+1 repair, then compaction: a survivable plan on one instance type.
+
+    Refuses (``CapacityExceeded``) a workload with a pod larger than the node.
+    """
+    if not shape_fits_workload(workload, shape):
+        raise CapacityExceeded(f"some pod is larger than an empty {shape.name}")
+    state = ffd_place(workload, shape, zones, fit=fit)
+    state = make_survivable(state, require_zone=require_zone)
+    return compact(workload, state, require_zone=require_zone, deadline=deadline, fit=fit)

@@ -1,0 +1,517 @@
+"""The planner's front door: :func:`recommend` (new plan) and :func:`compare_live` (current vs recommended).
+
+``recommend`` evaluates every instance type that can hold the largest pod: a fast survivable plan
+(FFD → N+1 repair → compaction) per type, pruned by each type's lower bound, then the exact CP-SAT
+model (N+1 built in) on the promising types while the time budget lasts. One instance type per plan,
+one node group per zone. The result carries its lower bounds, the solver status, a survivability report
+and a violations list that must be empty.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import os
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from atlbook.capacity import bounds as bounds_mod
+from atlbook.capacity import heuristics, solver
+from atlbook.capacity.catalogue import InstanceType
+from atlbook.capacity.cluster import ClusterState, Node
+from atlbook.capacity.eks import NodeShape, node_shape
+from atlbook.capacity.survivability import SurvivabilityReport, simulate
+from atlbook.capacity.workload import PRIORITY_APPS, PodSet, Workload
+from atlbook.errors import CapacityExceeded, ConfigError
+
+__all__ = [
+    "Bounds",
+    "LiveComparison",
+    "LiveNode",
+    "LivePod",
+    "NodeGroup",
+    "Recommendation",
+    "compare_live",
+    "node_rows",
+    "placement_rows",
+    "recommend",
+    "shapes_for",
+]
+
+
+@dataclasses.dataclass(frozen=True)
+class NodeGroup:
+    """Nodes of one instance type in one zone."""
+
+    zone: str
+    instance_type: str
+    count: int
+    price_per_hour: float
+
+    @property
+    def cost_per_hour(self) -> float:
+        """count × price."""
+        return self.count * self.price_per_hour
+
+
+@dataclasses.dataclass(frozen=True)
+class Bounds:
+    """Lower bounds on $/h: ``lp`` and ``aggregate`` hold for any mix of types, ``homogeneous`` for
+    single-type plans (the plan space of :func:`recommend`); ``best`` is the largest that applies."""
+
+    lp: float
+    aggregate: float
+    homogeneous: float
+
+    @property
+    def any_mix(self) -> float:
+        """Best bound valid for any mix of instance types."""
+        return max(self.lp, self.aggregate)
+
+    @property
+    def best(self) -> float:
+        """Best bound for the single-type plan space."""
+        return max(self.any_mix, self.homogeneous)
+
+
+def placement_rows(state: ClusterState) -> list[dict[str, Any]]:
+    """One row per (node, pod set): node, zone, instance type, set, app, pods, CPU and memory requested."""
+    rows: list[dict[str, Any]] = []
+    for n in state.used_nodes():
+        node = state.nodes[n]
+        for s, k in sorted(state.count[n].items()):
+            ps = state.workload.sets[s]
+            rows.append(
+                {
+                    "node": node.name,
+                    "zone": node.zone,
+                    "instance_type": node.shape.name,
+                    "set": ps.name,
+                    "app": ps.app,
+                    "pods": k,
+                    "cpu_m": k * ps.cpu_m,
+                    "memory_mi": k * ps.memory_mi,
+                }
+            )
+    return rows
+
+
+def node_rows(state: ClusterState) -> list[dict[str, Any]]:
+    """One row per node: zone, type, requested vs allocatable CPU / memory / pod slots, $/h."""
+    out: list[dict[str, Any]] = []
+    for n in state.used_nodes():
+        node = state.nodes[n]
+        sh = node.shape
+        out.append(
+            {
+                "node": node.name,
+                "zone": node.zone,
+                "instance_type": sh.name,
+                "cpu_m": sh.cpu_m - state.free_cpu[n],
+                "cpu_alloc_m": sh.cpu_m,
+                "memory_mi": sh.memory_mi - state.free_mem[n],
+                "memory_alloc_mi": sh.memory_mi,
+                "pods": sh.pods - state.free_pods[n],
+                "pods_alloc": sh.pods,
+                "price_per_hour": sh.price,
+            }
+        )
+    return out
+
+
+@dataclasses.dataclass
+class Recommendation:
+    """A recommended node layout with its placement, survivability, bounds and provenance."""
+
+    node_groups: list[NodeGroup]
+    placement: list[dict[str, Any]]
+    survivability: SurvivabilityReport
+    bounds: Bounds
+    solver_status: str
+    algorithm: str
+    violations: list[str]
+    candidates: list[dict[str, Any]]
+    wall_s: float
+    state: ClusterState = dataclasses.field(repr=False)
+
+    @property
+    def nodes(self) -> int:
+        """Total nodes."""
+        return sum(g.count for g in self.node_groups)
+
+    @property
+    def cost_per_hour(self) -> float:
+        """Total on-demand $/h."""
+        return sum(g.cost_per_hour for g in self.node_groups)
+
+    @property
+    def instance_type(self) -> str:
+        """The (single) instance type of the plan."""
+        return self.node_groups[0].instance_type if self.node_groups else ""
+
+    def ratio_to_bound(self) -> float:
+        """Cost / best applicable lower bound."""
+        return self.cost_per_hour / self.bounds.best if self.bounds.best > 0 else math.inf
+
+    def placement_frame(self) -> Any:
+        """The placement table as a pandas DataFrame."""
+        import pandas as pd
+
+        return pd.DataFrame(self.placement)
+
+    def nodes_frame(self) -> Any:
+        """Per-node usage as a pandas DataFrame."""
+        import pandas as pd
+
+        return pd.DataFrame(node_rows(self.state))
+
+    def summary(self) -> dict[str, Any]:
+        """JSON-able summary for records: groups, cost, bounds, N+1 %, status, violations."""
+        return {
+            "instance_type": self.instance_type,
+            "nodes": self.nodes,
+            "cost_per_hour": round(self.cost_per_hour, 4),
+            "node_groups": [dataclasses.asdict(g) for g in self.node_groups],
+            "bound_lp": round(self.bounds.lp, 4),
+            "bound_aggregate": round(self.bounds.aggregate, 4),
+            "bound_homogeneous": round(self.bounds.homogeneous, 4),
+            "ratio_to_bound": round(self.ratio_to_bound(), 4),
+            "node_n1_pct": self.survivability.node_pct,
+            "zone_n1_pct": self.survivability.zone_pct,
+            "stranded_pinned_on_zone_loss": sum(
+                sum(s.stranded_pinned.values()) for s in self.survivability.zones
+            ),
+            "solver_status": self.solver_status,
+            "algorithm": self.algorithm,
+            "violations": len(self.violations),
+            "wall_s": round(self.wall_s, 3),
+        }
+
+
+def shapes_for(
+    catalogue: Sequence[InstanceType], workload: Workload, *, prefix_delegation: bool = False
+) -> list[NodeShape]:
+    """Node shapes of the catalogue types that can hold every pod of ``workload`` (DaemonSets included).
+
+    Refuses (``CapacityExceeded``) when no type can hold the largest pod.
+    """
+    shapes: list[NodeShape] = []
+    for t in catalogue:
+        try:
+            sh = node_shape(t, workload.daemonsets, prefix_delegation=prefix_delegation)
+        except CapacityExceeded:
+            continue
+        if heuristics.shape_fits_workload(workload, sh):
+            shapes.append(sh)
+    if not shapes:
+        big = max(workload.sets, key=lambda s: (s.cpu_m, s.memory_mi))
+        raise CapacityExceeded(
+            f"no instance type in the catalogue holds a pod of {big.name} "
+            f"({big.cpu_m}m CPU, {big.memory_mi}Mi) after kube-reserved and DaemonSets"
+        )
+    return shapes
+
+
+def _check_inputs(workload: Workload, zones: Sequence[str]) -> None:
+    if not zones:
+        raise ConfigError("at least one zone is required")
+    if len(set(zones)) != len(zones):
+        raise ConfigError(f"zones must be unique: {list(zones)}")
+    if workload.pods == 0:
+        raise ConfigError("the workload has no pods")
+    for s in workload.sets:
+        bad = sorted(set(s.pinned_zones) - set(zones))
+        if bad:
+            raise ConfigError(f"{s.name}: pinned zones {bad} are not among {list(zones)}")
+
+
+def _groups(state: ClusterState) -> list[NodeGroup]:
+    counts: dict[tuple[str, str], int] = {}
+    price: dict[str, float] = {}
+    for n in state.used_nodes():
+        node = state.nodes[n]
+        counts[node.zone, node.shape.name] = counts.get((node.zone, node.shape.name), 0) + 1
+        price[node.shape.name] = node.shape.price
+    order = {z: i for i, z in enumerate(state.zones)}
+    return [
+        NodeGroup(z, t, c, price[t]) for (z, t), c in sorted(counts.items(), key=lambda kv: order[kv[0][0]])
+    ]
+
+
+def _survives(state: ClusterState, require_zone: bool) -> bool:
+    rep = simulate(state, zones=require_zone)
+    return rep.node_pct == 100.0 and (not require_zone or rep.zone_pct == 100.0)
+
+
+def recommend(
+    workload: Workload,
+    catalogue: Sequence[InstanceType],
+    zones: Sequence[str],
+    require_zone_survival: bool = False,
+    time_limit: float = 10.0,
+    seed: int = 0,
+    *,
+    prefix_delegation: bool = False,
+    workers: int | None = None,
+    exact: bool = True,
+) -> Recommendation:
+    """Recommend instance type and node count per zone at minimum cost, surviving any single node loss.
+
+    With ``require_zone_survival`` the plan also survives the loss of any zone (pods pinned by EBS to the
+    lost zone excepted: they are reported as stranded). ``time_limit`` (seconds) bounds the whole search;
+    ``exact=False`` skips CP-SAT. Refuses (``ConfigError``) empty/duplicate zones, pins to unknown zones
+    and an empty workload; (``CapacityExceeded``) a pod that no catalogue type can hold.
+    """
+    t0 = time.monotonic()
+    _check_inputs(workload, zones)
+    zs = list(zones)
+    shapes = shapes_for(catalogue, workload, prefix_delegation=prefix_delegation)
+    workers = workers or max(1, os.cpu_count() or 1)
+    hb: dict[str, tuple[int, dict[str, int]]] = {
+        sh.name: bounds_mod.homogeneous_node_bound(workload, sh, zs) for sh in shapes
+    }
+    order = sorted(shapes, key=lambda sh: (hb[sh.name][0] * sh.price, sh.name))
+    deadline = t0 + time_limit
+    heur_deadline = t0 + time_limit * (0.5 if exact else 0.95)
+    best: ClusterState | None = None
+    best_alg, best_status = "heuristic", "HEURISTIC"
+    cands: dict[str, dict[str, Any]] = {}
+    hints: dict[str, ClusterState] = {}
+    for sh in order:
+        lb_cost = hb[sh.name][0] * sh.price
+        row: dict[str, Any] = {"instance_type": sh.name, "lb_nodes": hb[sh.name][0], "lb_cost": lb_cost}
+        cands[sh.name] = row
+        if best is not None and (lb_cost >= best.cost() - 1e-9 or time.monotonic() > heur_deadline):
+            row["skipped"] = "bound" if lb_cost >= best.cost() - 1e-9 else "time"
+            continue
+        try:
+            st = heuristics.plan_for_shape(
+                workload, sh, zs, require_zone=require_zone_survival, deadline=heur_deadline
+            )
+        except CapacityExceeded as e:
+            row["skipped"] = str(e)
+            continue
+        hints[sh.name] = st
+        row["heuristic_nodes"] = len(st.used_nodes())
+        row["heuristic_cost"] = st.cost()
+        if best is None or st.cost() < best.cost() - 1e-9:
+            best = st
+    if best is None:
+        raise CapacityExceeded("no survivable plan found on any instance type")
+    proven: dict[str, float] = {sh.name: hb[sh.name][0] * sh.price for sh in shapes}
+    if exact:
+        todo = [sh for sh in order if sh.name in hints and proven[sh.name] < best.cost() - 1e-9]
+        for i, sh in enumerate(todo):
+            left = deadline - time.monotonic()
+            if left <= 0.05 or proven[sh.name] >= best.cost() - 1e-9:
+                continue
+            hint = hints[sh.name]
+            per = heuristics.nodes_per_zone(hint)
+            best_nodes = math.floor(best.cost() / sh.price + 1e-9)
+            lbz = hb[sh.name][1]
+            # full range: any per-zone split no costlier than the best plan so far → optimality is proof
+            mx = {z: max(per[z], best_nodes - sum(lbz[o] for o in zs if o != z)) for z in zs}
+            full = True
+            if solver.model_size(workload, zs, mx) > solver.MAX_RECOURSE_VARS:
+                mx, full = {z: per[z] + 1 for z in zs}, False
+            res = solver.solve_shape(
+                workload, sh, zs, mx, hint=hint, time_limit=left / (len(todo) - i), seed=seed, workers=workers
+            )
+            row = cands[sh.name]
+            row["cpsat_status"] = res.status
+            row["cpsat_nodes"] = res.nodes
+            if full and res.status == "OPTIMAL" and res.nodes is not None:
+                proven[sh.name] = max(proven[sh.name], res.nodes * sh.price)
+            elif full and res.status == "INFEASIBLE":
+                proven[sh.name] = max(proven[sh.name], (best_nodes + 1) * sh.price)
+            elif full and res.bound_nodes:
+                proven[sh.name] = max(proven[sh.name], math.ceil(res.bound_nodes - 1e-6) * sh.price)
+            st2 = res.state
+            if st2 is None or st2.violations():
+                continue
+            if not _survives(st2, require_zone_survival):
+                st2 = heuristics.make_survivable(st2, require_zone=require_zone_survival)
+            if st2.cost() < best.cost() - 1e-9:
+                best, best_alg, best_status = st2, "cp-sat", res.status
+            elif st2.cost() <= best.cost() + 1e-9 and best.nodes[0].shape.name == sh.name:
+                best_status = res.status
+    agg = bounds_mod.aggregate_bound(workload, shapes, zs, time_limit=min(1.0, max(0.2, time_limit / 10)))
+    bounds = Bounds(
+        lp=bounds_mod.lp_bound(workload, shapes),
+        aggregate=agg,
+        homogeneous=min(proven.values()),
+    )
+    rep = simulate(best)
+    return Recommendation(
+        node_groups=_groups(best),
+        placement=placement_rows(best),
+        survivability=rep,
+        bounds=bounds,
+        solver_status=best_status,
+        algorithm=best_alg,
+        violations=best.violations(),
+        candidates=list(cands.values()),
+        wall_s=time.monotonic() - t0,
+        state=best,
+    )
+
+
+@dataclasses.dataclass(frozen=True)
+class LiveNode:
+    """A node of a live cluster, as the diagnosis layer reads it.
+
+    ``cpu_m``/``memory_mi``/``pods`` are the node's allocatable *minus DaemonSet requests*; when None they
+    are computed from ``instance_type`` with the EKS formulas.
+    """
+
+    name: str
+    zone: str
+    instance_type: str
+    cpu_m: int | None = None
+    memory_mi: int | None = None
+    pods: int | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class LivePod:
+    """A workload pod of a live cluster: its owner (StatefulSet/ReplicaSet), requests, node, volume zone."""
+
+    name: str
+    owner: str
+    cpu_m: int
+    memory_mi: int
+    node: str | None = None
+    pv_zone: str | None = None
+    """Zone of its EBS volume, if any (pins the pod to the zone)."""
+    app: str = ""
+    anti_affinity: bool = True
+    zone_spread: bool = True
+    priority: int = PRIORITY_APPS
+
+
+@dataclasses.dataclass
+class LiveComparison:
+    """Current layout vs a recommendation for the same pods."""
+
+    current_nodes: int
+    current_cost_per_hour: float
+    current_survivability: SurvivabilityReport
+    current_violations: list[str]
+    unplaced_pods: list[str]
+    recommendation: Recommendation
+    current_state: ClusterState = dataclasses.field(repr=False)
+
+    def summary(self) -> dict[str, Any]:
+        """JSON-able current vs recommended figures."""
+        rec = self.recommendation
+        return {
+            "current_nodes": self.current_nodes,
+            "current_cost_per_hour": round(self.current_cost_per_hour, 4),
+            "current_node_n1_pct": self.current_survivability.node_pct,
+            "current_zone_n1_pct": self.current_survivability.zone_pct,
+            "current_violations": len(self.current_violations),
+            "unplaced_pods": len(self.unplaced_pods),
+            "recommended_nodes": rec.nodes,
+            "recommended_instance_type": rec.instance_type,
+            "recommended_cost_per_hour": round(rec.cost_per_hour, 4),
+            "saving_per_hour": round(self.current_cost_per_hour - rec.cost_per_hour, 4),
+        }
+
+
+def _live_workload(pods: Sequence[LivePod], daemonsets: Any) -> tuple[Workload, dict[str, int]]:
+    groups: dict[str, list[LivePod]] = {}
+    for p in pods:
+        groups.setdefault(p.owner, []).append(p)
+    sets: list[PodSet] = []
+    index: dict[str, int] = {}
+    for owner in sorted(groups):
+        ps = groups[owner]
+        pins = tuple(p.pv_zone for p in ps if p.pv_zone)
+        first = ps[0]
+        sets.append(
+            PodSet(
+                name=owner,
+                app=first.app or owner,
+                replicas=len(ps),
+                cpu_m=max(p.cpu_m for p in ps),
+                memory_mi=max(p.memory_mi for p in ps),
+                anti_affinity=first.anti_affinity,
+                zone_spread=first.zone_spread,
+                ebs=bool(pins),
+                priority=first.priority,
+                pinned_zones=pins,
+            )
+        )
+        index[owner] = len(sets) - 1
+    return Workload(tuple(sets), daemonsets, name="live"), index
+
+
+def compare_live(
+    current_nodes: Sequence[LiveNode],
+    pods: Sequence[LivePod],
+    catalogue: Sequence[InstanceType],
+    *,
+    zones: Sequence[str] | None = None,
+    daemonsets: Any = None,
+    require_zone_survival: bool = False,
+    time_limit: float = 10.0,
+    seed: int = 0,
+) -> LiveComparison:
+    """Judge a live cluster (N+1, violations, cost) and recommend a layout for the same pods.
+
+    Pods of one owner are one set (largest requests); pods with a volume zone stay pinned there.
+    Refuses (``ConfigError``) nodes of types unknown to the catalogue without explicit allocatable, pods
+    bound to unknown nodes, and an empty pod list.
+    """
+    from atlbook.capacity.eks import DEFAULT_DAEMONSETS
+
+    if not pods:
+        raise ConfigError("no pods given")
+    ds = daemonsets or DEFAULT_DAEMONSETS
+    workload, index = _live_workload(pods, ds)
+    zs = list(zones) if zones else sorted({n.zone for n in current_nodes} | {p.pv_zone for p in pods if p.pv_zone})
+    by_type = {t.name: t for t in catalogue}
+    nodes: list[Node] = []
+    for ln in current_nodes:
+        if ln.instance_type in by_type:
+            sh = node_shape(by_type[ln.instance_type], ds)
+            if ln.cpu_m is not None or ln.memory_mi is not None or ln.pods is not None:
+                sh = dataclasses.replace(
+                    sh,
+                    cpu_m=ln.cpu_m if ln.cpu_m is not None else sh.cpu_m,
+                    memory_mi=ln.memory_mi if ln.memory_mi is not None else sh.memory_mi,
+                    pods=ln.pods if ln.pods is not None else sh.pods,
+                )
+        elif ln.cpu_m is not None and ln.memory_mi is not None and ln.pods is not None:
+            inst = InstanceType(ln.instance_type, max(1, ln.cpu_m // 1000), ln.memory_mi, 1, 2, 0.0)
+            sh = NodeShape(inst, ln.pods, 0, 0, ln.cpu_m, ln.memory_mi, ln.pods)
+        else:
+            raise ConfigError(f"node {ln.name}: instance type {ln.instance_type!r} not in the catalogue")
+        if ln.zone not in zs:
+            raise ConfigError(f"node {ln.name}: zone {ln.zone!r} not among {zs}")
+        nodes.append(Node(ln.name, ln.zone, sh))
+    state = ClusterState(workload, nodes, zs)
+    pos = {n.name: i for i, n in enumerate(nodes)}
+    unplaced: list[str] = []
+    for p in pods:
+        if p.node is None:
+            unplaced.append(p.name)
+            continue
+        if p.node not in pos:
+            raise ConfigError(f"pod {p.name}: bound to unknown node {p.node!r}")
+        state.place(index[p.owner], pos[p.node])
+    violations = [v for v in state.violations() if "pods placed" not in v]
+    rep = simulate(state) if nodes else SurvivabilityReport((), ())
+    rec = recommend(workload, catalogue, zs, require_zone_survival, time_limit, seed)
+    return LiveComparison(
+        current_nodes=len(nodes),
+        current_cost_per_hour=state.cost(),
+        current_survivability=rep,
+        current_violations=violations,
+        unplaced_pods=unplaced,
+        recommendation=rec,
+        current_state=state,
+    )
+
+
