@@ -25,6 +25,7 @@ declares no ``apply`` option; anything :mod:`atlbook.parameters` or the target c
 
 from __future__ import annotations
 
+import ast
 import contextlib
 import os
 import re
@@ -47,6 +48,7 @@ __all__ = [
     "RUNBOOK_RE",
     "RunResult",
     "Runbook",
+    "declared_defaults",
     "find_runbook",
     "kernel_setup",
     "list_runbooks",
@@ -182,6 +184,18 @@ def _check_target(target: Any, start: Path) -> None:
             return
         check = target_mod.check_target
     check(target, start=start)
+
+
+def declared_defaults(book: Runbook) -> dict[str, Any]:
+    """The runbook's parameter defaults as Python values (papermill's inspection gives source text)."""
+    out: dict[str, Any] = {}
+    for name, p in book.parameters.items():
+        text = p.get("default")
+        try:
+            out[name] = ast.literal_eval(text) if isinstance(text, str) else text
+        except (ValueError, SyntaxError):
+            out[name] = text
+    return out
 
 
 def _all_options(directory: Path) -> set[str]:
@@ -391,7 +405,7 @@ def run(
     from atlbook import parameters as parameters_mod
 
     resolved = parameters_mod.resolve(
-        book.parameters, [Path(f) for f in files], overrides, known_options=_all_options(base)
+        declared_defaults(book), [Path(f) for f in files], overrides, known_options=_all_options(base)
     )
     stack = _stack_name(resolved)
     cwd = Path.cwd()
@@ -502,7 +516,8 @@ def run(
             extra={
                 "timings_s": timings,
                 "provenance": dict(getattr(resolved, "provenance", {}) or {}),
-                "ignored_options": list(getattr(resolved, "ignored", []) or []),
+                "ignored_options": dict(getattr(resolved, "ignored", {}) or {}),
+                "advisories": list(getattr(resolved, "advisories", []) or []),
                 "notebook": str(book.path),
             },
             attachments={
