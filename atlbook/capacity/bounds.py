@@ -162,9 +162,7 @@ def aggregate_bound(
                 ).OnlyEnforceIf(bv)
     # Every zone keeps one node's worth of spare for its own EBS-pinned pods: summed over zones,
     # capacity − Σ_z (a designated used node of z) ≥ all pinned requests.
-    pinned_total = [
-        sum(_req(s)[r] * s.replicas for s in workload.sets if s.ebs) for r in range(3)
-    ]
+    pinned_total = [sum(_req(s)[r] * s.replicas for s in workload.sets if s.ebs) for r in range(3)]
     if any(pinned_total):
         designated = {k: m.NewBoolVar(f"d{k[0]}_{k[1]}") for k in y}
         for z in range(z_n):
@@ -172,9 +170,7 @@ def aggregate_bound(
         for k, dv in designated.items():
             m.AddImplication(dv, b[k])
         for r in range(3):
-            m.Add(
-                sum(_alloc(shapes[t])[r] * (y[t, z] - designated[t, z]) for (t, z) in y) >= pinned_total[r]
-            )
+            m.Add(sum(_alloc(shapes[t])[r] * (y[t, z] - designated[t, z]) for (t, z) in y) >= pinned_total[r])
     for s in workload.sets:
         if not s.replicas:
             continue

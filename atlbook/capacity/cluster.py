@@ -71,6 +71,26 @@ class ClusterState:
         self._domains = [i for i, c in enumerate(self.domain_nodes) if c > 0]
         return len(self.nodes) - 1
 
+    def pop_node(self) -> None:
+        """Remove the last node added; it must be empty (used by estimators to undo a trial)."""
+        n = len(self.nodes) - 1
+        if self.count[n]:
+            raise ValueError("pop_node: node is not empty")
+        if not self.gone[n]:
+            self.domain_nodes[self.node_zone[n]] -= 1
+            self._domains = [i for i, c in enumerate(self.domain_nodes) if c > 0]
+        for lst in (
+            self.nodes,
+            self.node_zone,
+            self.free_cpu,
+            self.free_mem,
+            self.free_pods,
+            self.count,
+            self.schedulable,
+            self.gone,
+        ):
+            lst.pop()
+
     def set_ghost(self, n: int, ghost: bool) -> None:
         """Make node ``n`` unschedulable (ghost) or schedulable again; it stays a spread domain."""
         self.schedulable[n] = not ghost

@@ -470,7 +470,11 @@ def compare_live(
         raise ConfigError("no pods given")
     ds = daemonsets or DEFAULT_DAEMONSETS
     workload, index = _live_workload(pods, ds)
-    zs = list(zones) if zones else sorted({n.zone for n in current_nodes} | {p.pv_zone for p in pods if p.pv_zone})
+    zs = (
+        list(zones)
+        if zones
+        else sorted({n.zone for n in current_nodes} | {p.pv_zone for p in pods if p.pv_zone})
+    )
     by_type = {t.name: t for t in catalogue}
     nodes: list[Node] = []
     for ln in current_nodes:
@@ -513,5 +517,3 @@ def compare_live(
         recommendation=rec,
         current_state=state,
     )
-
-

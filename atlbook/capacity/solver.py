@@ -203,9 +203,7 @@ def _add_hint(
         by_zone[hint.node_zone[n]].append(n)
     for zi, z in enumerate(zs):
         # slots are ordered by CPU load: sort the hint's nodes the same way
-        nodes = sorted(
-            by_zone[zi], key=lambda n: -sum(hint.cpu[s] * c for s, c in hint.count[n].items())
-        )
+        nodes = sorted(by_zone[zi], key=lambda n: -sum(hint.cpu[s] * c for s, c in hint.count[n].items()))
         for k in range(max_per_zone[z]):
             slot = idx[zi, k]
             if k < len(nodes):
