@@ -49,8 +49,9 @@ from kubernetes.client import ApiClient
 from kubernetes.client.exceptions import ApiException, ApiTypeError, ApiValueError
 
 from atlbook import errors
-from atlbook.clients import retry
+from atlbook.clients import http, retry
 from atlbook.clients._scrub import scrub
+from atlbook.clients.http import HttpResponse
 
 __all__ = [
     "KINDS",
@@ -635,19 +636,6 @@ def apply(api: ApiClient, obj: Mapping[str, Any], *, policy: retry.RetryPolicy |
 # --- pod proxy -----------------------------------------------------------------------------------------
 
 
-@dataclasses.dataclass(frozen=True)
-class HttpResponse:
-    """A product's HTTP answer (any status): what :func:`proxy_request` returns."""
-
-    status: int
-    headers: dict[str, str]
-    body: bytes
-
-    def json(self) -> Any:
-        """The body decoded as JSON (``None`` when empty)."""
-        return json.loads(self.body) if self.body else None
-
-
 def _is_k8s_status(resp: HttpResponse) -> bool:
     if resp.status < 400 or "json" not in resp.headers.get("content-type", ""):
         return False
@@ -678,37 +666,42 @@ def proxy_request(
     body: Any = None,
     timeout: float | tuple[float, float] = REQUEST_TIMEOUT,
     idempotent: bool | None = None,
+    retry_statuses: tuple[int, ...] = http.RETRY_STATUSES,
     policy: retry.RetryPolicy | None = None,
+    resource: Literal["pods", "services"] = "pods",
 ) -> HttpResponse:
-    """``method`` ``path`` on ``pod:port`` through the API server's pod proxy; returns the product's answer.
+    """``method`` ``path`` on ``pod:port`` through the API server's proxy; returns the product's answer.
 
-    A product's HTTP error comes back as an :class:`HttpResponse` for the caller to judge; an error from
-    the API server itself (a ``Status`` object: pod not found, RBAC, no endpoint) and transport failures
-    raise the :class:`K8sApiError` family. Retried when ``idempotent`` (default: GET/HEAD).
-    Refuses an ``Authorization`` header when the API client authenticates with a bearer token: the API
-    server consumes that header (and strips it after authenticating), so it cannot reach the product.
+    ``resource="services"`` goes to a Service instead (``/services/{name}:{port}/proxy/``): the
+    whole-cluster route when no ingress URL is reachable. A product's HTTP error comes back as an
+    :class:`HttpResponse` for the caller to judge; an error from the API server itself (a ``Status``
+    object: pod not found, RBAC, no endpoint) and transport failures raise the :class:`K8sApiError`
+    family. Idempotent requests (default: GET/HEAD) are retried, also on ``retry_statuses``.
+
+    Refuses an ``Authorization`` header when the API client authenticates with a bearer token: it would
+    collide with the API server's own. (A real API server also strips ``Authorization`` after
+    authenticating any request, so product credentials through the proxy only work where the server
+    in front lets them pass — the sandbox does; use the base URL transport on a real cluster.)
     """
     verb = method.upper()
     hdrs = dict(headers or {})
     if any(k.lower() == "authorization" for k in hdrs) and _bearer_configured(api):
         raise errors.ConfigError(
-            "product credentials cannot travel in the Authorization header through the pod proxy when the "
-            "Kubernetes API authenticates with a bearer token; use the product base URL transport"
+            "product credentials cannot travel in the Authorization header through the API server proxy "
+            "when the Kubernetes API authenticates with a bearer token; use the product base URL transport"
         )
     rel = path.lstrip("/")
     resource_path = (
-        f"/api/v1/namespaces/{urllib.parse.quote(namespace, safe='')}/pods/"
+        f"/api/v1/namespaces/{urllib.parse.quote(namespace, safe='')}/{resource}/"
         f"{urllib.parse.quote(pod, safe='')}:{int(port)}/proxy/{urllib.parse.quote(rel, safe='/')}"
     )
-    operation = f"{verb} pods/{namespace}/{pod}:{port}/proxy/{rel}"
+    operation = f"{verb} {resource}/{namespace}/{pod}:{port}/proxy/{rel}"
     if body is not None and not any(k.lower() == "content-type" for k in hdrs):
         hdrs["Content-Type"] = "application/json"
     hdrs.setdefault("Accept", "application/json")
-
-    last: builtins.list[HttpResponse] = []
     is_idempotent = idempotent if idempotent is not None else verb in ("GET", "HEAD")
 
-    def once() -> HttpResponse:
+    def send() -> HttpResponse:
         with guard(operation):
             m, url, h, b, post = api.param_serialize(
                 verb,
@@ -732,29 +725,16 @@ def proxy_request(
             exc.body = resp.body.decode("utf-8", "replace")
             exc.headers = resp.headers
             raise translate(exc, operation=operation)
-        if resp.status in (429, 502, 503, 504) and is_idempotent:
-            # the product (or a proxy in front of it) asks us to come back: retry under the policy
-            last[:] = [resp]
-            raise errors.api_error(
-                errors.ProductApiError,
-                f"{operation}: HTTP {resp.status}",
-                status=resp.status,
-                service="product",
-                operation=operation,
-                delay=_retry_after(resp.headers),
-            )
         return resp
 
-    try:
-        result: HttpResponse = retry.call(
-            once, idempotent=is_idempotent, description=operation, policy=policy
-        )
-    except errors.ProductApiError:
-        if last:
-            # out of retries: hand the product's last answer back to the caller to judge
-            return last[0]
-        raise
-    return result
+    return http.call_with_status_retry(
+        send,
+        operation=operation,
+        service="product",
+        idempotent=is_idempotent,
+        retry_statuses=retry_statuses,
+        policy=policy,
+    )
 
 
 def proxy_get(
