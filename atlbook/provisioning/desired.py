@@ -713,30 +713,23 @@ def _cluster_objects(s: _spec.SpecView) -> list[Resource]:
 def _namespace_objects(s: _spec.SpecView, ns: str, products: list[_spec.ProductView]) -> list[Resource]:
     st = s.name
     out = [_k8s("Namespace", {"name": ns, "labels": {**_labels(st), "kubernetes.io/metadata.name": ns}})]
-    cpu = mem = 0.0
-    pods = pvcs = 0
-    for p in products:
-        for _comp, count, c, m in _workloads(p):
-            cpu += (count + 1) * stackmod.cpu_millicores(c) / 1000
-            mem += (count + 1) * stackmod.memory_bytes(m)
-            pods += count + 1
-            pvcs += count + 1
-        pvcs += 1
-    gib = 1024**3
+    cpu, gib, nodes = _cluster_capacity(s)
     out.append(
         _k8s(
             "ResourceQuota",
             _meta(st, "atlbook-quota", ns),
             spec={
                 "hard": {
-                    "requests.cpu": f"{int(cpu + 2)}",
-                    "requests.memory": f"{int(mem / gib + 4)}Gi",
-                    "limits.memory": f"{int(mem / gib + 4)}Gi",
-                    "pods": str(pods + 4),
-                    "persistentvolumeclaims": str(pvcs + 4),
+                    "requests.cpu": str(cpu),
+                    "requests.memory": f"{gib}Gi",
+                    "limits.memory": f"{gib}Gi",
+                    "pods": str(nodes * 20),
+                    "persistentvolumeclaims": str(nodes * 20),
                 }
             },
-            note="room for every pod + one surge pod per workload, and a little slack",
+            note="capped at what the node groups can ever hold at their max size: a runaway scale-up "
+            "fails at admission instead of starving other namespaces; scaling a product within the "
+            "cluster's size does not change it",
         )
     )
     out.append(
@@ -758,6 +751,23 @@ def _namespace_objects(s: _spec.SpecView, ns: str, products: list[_spec.ProductV
     if s.network_policies:
         out += _network_policies(s, ns, products)
     return out
+
+
+_SIZE = {"large": 2, "xlarge": 4, "2xlarge": 8, "4xlarge": 16, "8xlarge": 32, "12xlarge": 48, "16xlarge": 64}
+_GIB_PER_VCPU = {"m": 4, "r": 8, "c": 2, "t": 4}
+
+
+def _cluster_capacity(s: _spec.SpecView) -> tuple[int, int, int]:
+    """(vCPU, GiB, nodes) of every node group at its maximum size, from the instance type's name."""
+    cpu = gib = nodes = 0
+    for g in s.node_groups:
+        family, _, size = g.instance_types[0].partition(".")
+        vcpu = _SIZE.get(size, 8)
+        count = g.max_per_zone * len(s.azs)
+        nodes += count
+        cpu += count * vcpu
+        gib += count * vcpu * _GIB_PER_VCPU.get(family[:1], 4)
+    return cpu, gib, nodes
 
 
 def _workloads(p: _spec.ProductView) -> list[tuple[str, int, str, str]]:
@@ -1643,6 +1653,20 @@ def _findings(s: _spec.SpecView, b: _budget.Budget) -> list[Finding]:
                     {"product": p.name},
                 )
             )
+    cpu_cap, gib_cap, _nodes = _cluster_capacity(s)
+    need_cpu = sum((n + 1) * stackmod.cpu_millicores(c) for p in s.enabled for _w, n, c, _m in _workloads(p))
+    need_mem = sum((n + 1) * stackmod.memory_bytes(m) for p in s.enabled for _w, n, _c, m in _workloads(p))
+    if need_cpu > cpu_cap * 1000 or need_mem > gib_cap * 1024**3:
+        out.append(
+            Finding(
+                "blocker",
+                "cluster-too-small",
+                f"the workloads with one surge pod each need {need_cpu / 1000:g} CPU and "
+                f"{need_mem / 1024**3:.1f} GiB; the node groups at their max size hold {cpu_cap} CPU and "
+                f"{gib_cap} GiB. Raise max_per_zone or use a bigger instance type.",
+                {"need_cpu": need_cpu / 1000, "need_gib": need_mem / 1024**3, "cpu": cpu_cap, "gib": gib_cap},
+            )
+        )
     if s.network_policies and s.network_policy_engine not in ("vpc-cni", "calico"):
         out.append(
             Finding(
