@@ -451,7 +451,7 @@ class _Merger:
     def _set_stack(self, value: Any, source: str) -> None:
         if not isinstance(value, dict | str):
             raise errors.ParameterError(
-                f"expected a mapping or a stack name, got a {_kind(value)}",
+                f"expected a mapping or a stack name, got {_show(value)} ({_kind(value)})",
                 source=source,
                 key="stack",
                 value=value,
