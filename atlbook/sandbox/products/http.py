@@ -17,11 +17,25 @@ __all__ = ["Request", "Response", "basic_auth", "header", "json_response", "quer
 class Request(Protocol):
     """What a node handler reads from a request (the emulator's ``ProxyRequest`` satisfies it)."""
 
-    method: str
-    path: str
-    query: Any
-    headers: Any
-    body: Any
+    @property
+    def method(self) -> str:
+        """HTTP method."""
+
+    @property
+    def path(self) -> str:
+        """Path (starting with ``/``)."""
+
+    @property
+    def query(self) -> Any:
+        """Query string or mapping."""
+
+    @property
+    def headers(self) -> Any:
+        """Headers (mapping or pairs)."""
+
+    @property
+    def body(self) -> Any:
+        """Body bytes."""
 
 
 @dataclass
@@ -68,9 +82,17 @@ def query_params(req: Request) -> dict[str, str]:
 
 
 def basic_auth(req: Request) -> tuple[str, str] | None:
-    """``(user, password)`` from an ``Authorization: Basic`` header, else ``None``."""
+    """``(user, password)`` from an ``Authorization: Basic`` header, else ``None``.
+
+    The Kubernetes API server drops the ``Authorization`` header before proxying to a pod (it was the
+    API server's own credential), so the legacy Atlassian query parameters ``os_username`` /
+    ``os_password`` are accepted too — they are what reaches a node through the pod proxy.
+    """
     value = header(req, "Authorization")
     if not value or not value.lower().startswith("basic "):
+        q = query_params(req)
+        if q.get("os_username") and "os_password" in q:
+            return q["os_username"], q["os_password"]
         return None
     try:
         user, _, password = base64.b64decode(value.split(" ", 1)[1]).decode().partition(":")
