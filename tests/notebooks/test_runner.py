@@ -1,0 +1,229 @@
+"""``atlbook run`` end to end: the CLI in a subprocess, test runbooks from ``tests/data/notebooks``.
+
+Aspects covered:
+- success: exit 0, one output line with outcome and record path, record files 0600 in a 0700 dir,
+  recorded values readable with ``records.read`` (assert on values, not text), ``--apply`` reaches the
+  notebook as ``apply: true``, the HTML reads offline, ``atlbook records`` / ``records show`` list it;
+- failure: exit 1, the record is still written with outcome ``failed`` and the error (redacted);
+- bad input: exit 2, a message on stderr naming what is wrong, no kernel started (an IPython kernel
+  creates ``$IPYTHONDIR/profile_default`` when it starts; the success test shows the marker works) and
+  no record written;
+- secrets sweep: distinct values planted through ``-p`` overrides (as ``env:`` references resolved in
+  the kernel), printed output (stdout/stderr, base64, URL-encoded), HTML output, recorded values, an
+  exception message and a JDBC string, then every file of the record plus the CLI's stdout/stderr is
+  searched: 0 found; ``summary.json`` counts what was masked. A literal secret in ``-p`` is refused
+  without echoing it.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import stat
+import subprocess
+import sys
+import urllib.parse
+from pathlib import Path
+
+import pytest
+
+from atlbook import records
+
+ROOT = Path(__file__).resolve().parents[2]
+DATA = ROOT / "tests" / "data" / "notebooks"
+SANDBOX_YAML = ROOT / "parameters" / "sandbox.yaml"
+_SCRIPT = Path(sys.executable).parent / "atlbook"  # the console script
+ATLBOOK = [str(_SCRIPT)] if _SCRIPT.exists() else [sys.executable, "-m", "atlbook.cli"]
+
+KUBECONFIG = """\
+apiVersion: v1
+kind: Config
+clusters: [{name: c, cluster: {server: "https://127.0.0.1:9"}}]
+users: [{name: u, user: {token: not-a-real-token}}]
+contexts: [{name: atlbook-sandbox, context: {cluster: c, user: u}}]
+current-context: atlbook-sandbox
+"""
+
+
+class Workdir:
+    """A scratch directory with a fake (files-only) sandbox target, and a way to run the CLI in it."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.records = path / "records"
+        self.ipython_dir = path / "ipython"
+        sandbox = path / ".atlbook" / "sandbox"
+        sandbox.mkdir(parents=True)
+        (sandbox / "kubeconfig").write_text(KUBECONFIG)
+        (sandbox / "target.yaml").write_text(
+            "kubeconfig: kubeconfig\ncontext: atlbook-sandbox\naws_region: us-east-1\n"
+        )
+        self.env = {
+            **os.environ,
+            "ATLBOOK_SANDBOX_DIR": str(sandbox),
+            "ATLBOOK_NOTEBOOKS_DIR": str(DATA),
+            "ATLBOOK_RECORDS_DIR": str(self.records),
+            "IPYTHONDIR": str(self.ipython_dir),
+        }
+
+    def atlbook(self, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [*ATLBOOK, *args],
+            cwd=self.path,
+            env={**self.env, **(env or {})},
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+
+    def run(
+        self, runbook: str, *args: str, env: dict[str, str] | None = None
+    ) -> subprocess.CompletedProcess[str]:
+        return self.atlbook("run", runbook, "-f", str(SANDBOX_YAML), *args, env=env)
+
+    def record_dirs(self) -> list[Path]:
+        return sorted(p for p in self.records.glob("*") if p.is_dir()) if self.records.exists() else []
+
+    def kernel_started(self) -> bool:
+        return (self.ipython_dir / "profile_default").exists()
+
+
+@pytest.fixture
+def work(tmp_path: Path) -> Workdir:
+    return Workdir(tmp_path)
+
+
+def _only_record(work: Workdir) -> Path:
+    dirs = work.record_dirs()
+    assert len(dirs) == 1, dirs
+    return dirs[0]
+
+
+def test_success_writes_a_private_record(work: Workdir) -> None:
+    proc = work.run("91", "-p", "greeting", "hi there", "-p", "count", "5", "--apply")
+    assert proc.returncode == 0, proc.stderr
+    assert work.kernel_started()  # the marker the bad-input tests rely on
+    lines = proc.stdout.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("succeeded") and "91-echo" in lines[0]
+    rec = _only_record(work)
+    assert str(rec) in lines[0]
+    assert rec.name.endswith("-91-echo-sandbox")
+    assert stat.S_IMODE(rec.stat().st_mode) == 0o700
+    assert {"notebook.ipynb", "record.html", "summary.json"} <= {p.name for p in rec.iterdir()}
+    for f in [*rec.iterdir(), work.records / "index.jsonl"]:
+        assert stat.S_IMODE(f.stat().st_mode) == 0o600, f
+
+    values = records.read(rec)
+    assert values == {"greeting": "hi there", "count": 10, "stack_name": "sandbox", "applied": True}
+    summary = json.loads((rec / "summary.json").read_text())
+    assert summary["outcome"] == "succeeded" and summary["exit_code"] == 0
+    assert summary["parameters"]["apply"] is True
+    assert summary["provenance"]["greeting"] == "-p"
+    assert summary["redaction"]["ran"] is True
+    assert summary["timings_s"]["kernel_start"] > 0
+    page = (rec / "record.html").read_text()
+    assert '<script src="http' not in page and "Counting" in page
+
+    listed = work.atlbook("records", "--runbook", "echo")
+    assert listed.returncode == 0 and rec.name in listed.stdout
+    shown = work.atlbook("records", "show", "latest")
+    assert shown.returncode == 0 and json.loads(shown.stdout)["id"] == rec.name
+
+
+def test_failing_notebook_exits_1_and_still_writes_the_record(work: Workdir) -> None:
+    proc = work.run("fail")
+    assert proc.returncode == 1, proc.stderr
+    assert proc.stdout.startswith("failed") and "RuntimeError" in proc.stdout
+    rec = _only_record(work)
+    summary = json.loads((rec / "summary.json").read_text())
+    assert summary["outcome"] == "failed" and summary["exit_code"] == 1
+    assert summary["error"]["ename"] == "RuntimeError"
+    assert "on purpose" in summary["error"]["evalue"]
+    assert records.read(rec) == {"before": 1}
+    index = [json.loads(x) for x in (work.records / "index.jsonl").read_text().splitlines()]
+    assert [e["outcome"] for e in index] == ["failed"]
+
+
+BAD_INPUT = [
+    (["run", "99", "-f", str(SANDBOX_YAML)], "matches no runbook"),
+    (["run", "91", "-f", "missing.yaml"], "missing.yaml"),
+    (["run", "91", "-f", "notyaml.yaml"], "notyaml.yaml"),
+    (["run", "91", "-f", str(SANDBOX_YAML), "-p", "greting", "x"], "did you mean 'greeting'"),
+    (["run", "91", "-f", str(SANDBOX_YAML), "-p", "count", "many"], "count"),
+    (["run", "91", "-f", str(SANDBOX_YAML), "-p", "stack.products.jira.replicas", "0"], "replicas"),
+    (["run", "93", "-f", str(SANDBOX_YAML), "-p", "db_password", "Literal-Sweep-Pw-9"], "reference"),
+    (["run", "92", "-f", str(SANDBOX_YAML), "--apply"], "--apply"),
+    (["run", "91", "-f", str(SANDBOX_YAML), "--bogus"], "unrecognized arguments"),
+]
+
+
+@pytest.mark.parametrize(
+    "args, says",
+    BAD_INPUT,
+    ids=["runbook", "missing-file", "not-yaml", "typo", "type", "replicas", "literal", "apply", "flag"],
+)
+def test_bad_input_exits_2_and_starts_nothing(work: Workdir, args: list[str], says: str) -> None:
+    (work.path / "notyaml.yaml").write_text("stack: [unclosed\n")
+    proc = work.atlbook(*args)
+    assert proc.returncode == 2, (proc.stdout, proc.stderr)
+    assert says in proc.stderr
+    assert "Literal-Sweep-Pw-9" not in proc.stderr + proc.stdout
+    assert not work.records.exists()
+    assert not work.kernel_started()
+    assert "starting kernel" not in proc.stderr
+
+
+def test_sandbox_not_up_is_bad_input(work: Workdir) -> None:
+    proc = work.run("91", env={"ATLBOOK_SANDBOX_DIR": str(work.path / "nowhere")})
+    assert proc.returncode == 2
+    assert "atlbook sandbox up" in proc.stderr
+    assert not work.records.exists() and not work.kernel_started()
+
+
+def test_secrets_sweep(work: Workdir) -> None:
+    planted = {
+        "ATLBOOK_TEST_PW": "Sweep-Pw-7f3a!q",
+        "ATLBOOK_TEST_TOK": "sweep/Tok+9c1e=z",
+        "ATLBOOK_TEST_RAW": "SweepJdbc4d2b",
+    }
+    proc = work.run(
+        "93",
+        "-p",
+        "db_password",
+        "env:ATLBOOK_TEST_PW",
+        "-p",
+        "api_token",
+        "env:ATLBOOK_TEST_TOK",
+        env=planted,
+    )
+    assert proc.returncode == 1, proc.stderr  # the notebook ends by raising with both secrets in the message
+    rec = _only_record(work)
+
+    needles = set(planted.values())
+    for value in ("Sweep-Pw-7f3a!q", "sweep/Tok+9c1e=z"):
+        needles |= {
+            base64.b64encode(value.encode()).decode(),
+            urllib.parse.quote(value, safe=""),
+            base64.b64encode(f"admin:{value}".encode()).decode(),
+        }
+    files = [p for p in work.records.rglob("*") if p.is_file()]
+    assert len(files) >= 4
+    found = {
+        (str(f.relative_to(work.records)), n)
+        for f in files
+        for n in needles
+        if n in f.read_text(errors="replace")
+    }
+    found |= {("cli-output", n) for n in needles if n in proc.stdout + proc.stderr}
+    assert found == set()
+
+    summary = json.loads((rec / "summary.json").read_text())
+    masked = summary["redaction"]["masked"]
+    assert summary["redaction"]["ran"] is True
+    assert summary["redaction"]["secrets_registered"] >= 2
+    assert masked["secret"] >= 8
+    assert masked["password_field"] >= 1  # the JDBC string
+    assert summary["error"]["ename"] == "RuntimeError"
+    assert "[REDACTED:secret]" in summary["error"]["evalue"]
+    assert records.read(rec)["leak"] == {"pw": "[REDACTED:secret]", "tok": "[REDACTED:secret]"}
