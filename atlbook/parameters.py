@@ -382,15 +382,17 @@ class _Merger:
             self.provenance[prefix] = source
 
     def source_of(self, dotted: str) -> str:
+        """Where ``dotted`` was set: its own source, else the sources of what is below it, else above."""
         key = dotted
         while True:
             if key in self.provenance:
                 return self.provenance[key]
-            below = [v for k, v in self.provenance.items() if k.startswith(key + ".")]
-            if below and len(set(below)) == 1:
-                return below[0]
+            below = list(dict.fromkeys(v for k, v in self.provenance.items() if k.startswith(key + ".")))
+            below = [v for v in below if v != _DEFAULT] or below
+            if below:
+                return " + ".join(below)
             if "." not in key:
-                return below[-1] if below else "parameters"
+                return "parameters"
             key = key.rsplit(".", 1)[0]
 
     # the stack

@@ -461,18 +461,25 @@ def _resources(cpu: str, memory: str, cpu_limit: str | None = None, memory_limit
     )
 
 
-def _check_jvm_container(what: str, resources: ResourcesSpec, heap_and_cache: int | None = None) -> None:
+def _gib(size: int) -> str:
+    return f"{size / 2**30:.2f} GiB"
+
+
+def _check_jvm_container(where: str, resources: ResourcesSpec, jvm: JvmSpec | None = None) -> None:
+    """Refuse a JVM container whose memory limit differs from its request, or whose heap does not fit."""
     if resources.memory_limit_bytes != resources.memory_request_bytes:
         raise ValueError(
-            f"{what}: resources.limits.memory must equal resources.requests.memory for a JVM "
+            f"{where}resources.limits.memory must equal {where}resources.requests.memory for a JVM "
             f"(got request {resources.requests.memory}, limit {resources.limits.memory}); "
             "leave the limit out and it defaults to the request"
         )
-    if heap_and_cache is not None and heap_and_cache >= resources.memory_request_bytes:
+    if jvm is not None and jvm.footprint_bytes >= resources.memory_request_bytes:
+        cache = f" + reserved_code_cache {jvm.reserved_code_cache}" if jvm.reserved_code_cache else ""
         raise ValueError(
-            f"{what}: JVM max_heap + reserved_code_cache must be below the container memory "
-            f"{resources.requests.memory} (the JVM needs native memory beyond the heap; "
-            "rule of thumb: memory = 1.5-2 x max heap)"
+            f"{where}jvm.max_heap {jvm.max_heap}{cache} = {_gib(jvm.footprint_bytes)} does not fit in "
+            f"resources.requests.memory {resources.requests.memory} "
+            f"= {_gib(resources.memory_request_bytes)}; "
+            "the JVM needs native memory beyond the heap (rule of thumb: memory = 1.5-2 x max heap)"
         )
 
 
@@ -553,8 +560,8 @@ class ProductSpec(_Model):
         """``image:version`` — the image the StatefulSet runs."""
         return f"{self.image}:{self.version}"
 
-    def _check_jvm(self, product: str) -> None:
-        _check_jvm_container(product, self.resources, self.jvm.footprint_bytes)
+    def _check_jvm(self) -> None:
+        _check_jvm_container("", self.resources, self.jvm)
 
 
 class SynchronySpec(_Model):
@@ -587,8 +594,8 @@ class ConfluenceSpec(ProductSpec):
 
     @model_validator(mode="after")
     def _jvm_fits(self) -> ConfluenceSpec:
-        self._check_jvm("confluence")
-        _check_jvm_container("confluence synchrony", self.synchrony.resources)
+        self._check_jvm()
+        _check_jvm_container("synchrony.", self.synchrony.resources)
         return self
 
 
@@ -610,7 +617,7 @@ class JiraSpec(ProductSpec):
 
     @model_validator(mode="after")
     def _jvm_fits(self) -> JiraSpec:
-        self._check_jvm("jira")
+        self._check_jvm()
         return self
 
 
@@ -679,9 +686,9 @@ class BitbucketSpec(ProductSpec):
 
     @model_validator(mode="after")
     def _jvm_fits(self) -> BitbucketSpec:
-        self._check_jvm("bitbucket")
-        _check_jvm_container("bitbucket opensearch", self.opensearch.resources)
-        _check_jvm_container("bitbucket mesh", self.mesh.resources)
+        self._check_jvm()
+        _check_jvm_container("opensearch.", self.opensearch.resources)
+        _check_jvm_container("mesh.", self.mesh.resources)
         return self
 
 

@@ -234,7 +234,10 @@ def test_memory_limit_defaults_to_request() -> None:
             {"jira": {"resources": {"requests": {"cpu": "2", "memory": "2Gi"}, "limits": {"memory": "4Gi"}}}},
             "must equal",
         ),
-        ({"jira": {"resources": {"requests": {"cpu": "2", "memory": "1Gi"}}}}, "below the container memory"),
+        (
+            {"jira": {"resources": {"requests": {"cpu": "2", "memory": "1Gi"}}}},
+            "does not fit in resources.requests.memory",
+        ),
         ({"confluence": {"jvm": {"max_heap": "1g", "min_heap": "2g"}}}, "larger than max_heap"),
         (
             {"bitbucket": {"resources": {"requests": {"cpu": "2", "memory": "2Gi"}, "limits": {"cpu": "1"}}}},
