@@ -123,6 +123,10 @@ class FaultManager:
         self._hog_connect = hog_connect
         self._hogs: list[psycopg.Connection[tuple[object, ...]]] = []
         self._lock = threading.Lock()
+        self.kube: Any = None
+        """The emulator, when there is one: node faults stop its kubelets, crash-loop kills containers."""
+        self._stopped_kubelets: set[str] = set()
+        products.add_tick_listener(self.tick)
 
     # --- queries used by hooks --------------------------------------------------------------------------
 
@@ -190,6 +194,10 @@ class FaultManager:
         self.book.clear_all()
         self._unhog()
 
+    def forget(self) -> None:
+        """After an emulator reset: no kubelet is stopped any more."""
+        self._stopped_kubelets.clear()
+
     def active(self) -> dict[str, list[str]]:
         """Active faults and their targets."""
         return self.book.active()
@@ -220,8 +228,36 @@ class FaultManager:
             return zones[0] if zones and zones[0] else None
         return None
 
+    def tick(self) -> None:
+        """Keep faults that need repeating in force (crash-loop kills its container whenever it runs)."""
+        if self.kube is None or "crash-loop" not in self.book.active():
+            return
+        for n in self.products.nodes():
+            ns = n.cluster.namespace
+            if not self.book.applies("crash-loop", n.pod_name, f"{ns}/{n.pod_name}", n.product, ns):
+                continue
+            try:
+                self.kube.kill_container(ns, n.pod_name, None, "Error", 1)
+            except Exception:  # noqa: BLE001 - not running right now (back-off): next tick
+                log.debug("kill_container %s/%s failed", ns, n.pod_name, exc_info=True)
+
     def _mark_nodes(self) -> None:
-        """Write Node conditions/taints to match the node-lost/az-outage faults."""
+        """Stop (or restart) the kubelets of lost nodes; without an emulator, write the Node status."""
+        if self.kube is not None:
+            lost = {
+                o["metadata"]["name"]
+                for o in self.store.iter("Node")
+                if self.node_lost(o["metadata"]["name"])
+            }
+            for name in sorted(lost - self._stopped_kubelets):
+                self.kube.stop_kubelet(name)
+            for name in sorted(self._stopped_kubelets - lost):
+                try:
+                    self.kube.start_kubelet(name)
+                except Exception:  # noqa: BLE001 - node gone meanwhile
+                    log.debug("start_kubelet %s failed", name, exc_info=True)
+            self._stopped_kubelets = lost
+            return
         now = self.store.clock.now().strftime("%Y-%m-%dT%H:%M:%SZ")
         for node in list(self.store.iter("Node")):
             name = node["metadata"]["name"]

@@ -111,6 +111,11 @@ class SimulatedProducts:
         self._stop = threading.Event()
         self._tick_seconds = tick_seconds
         self._thread: threading.Thread | None = None
+        self._tick_listeners: list[Callable[[], None]] = []
+
+    def add_tick_listener(self, fn: Callable[[], None]) -> None:
+        """Call ``fn()`` after every maintenance tick (fault upkeep)."""
+        self._tick_listeners.append(fn)
 
     # --- lifecycle ------------------------------------------------------------------------------------
 
@@ -157,6 +162,11 @@ class SimulatedProducts:
                 log.debug("tick failed for %s", n.pod_name, exc_info=True)
         for c in clusters:
             c.observe()
+        for fn in self._tick_listeners:
+            try:
+                fn()
+            except Exception:  # noqa: BLE001 - upkeep must not stop the loop
+                log.debug("tick listener failed", exc_info=True)
 
     def _apply_faults(self, n: ProductNode) -> None:
         ns = n.cluster.namespace
