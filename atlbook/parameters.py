@@ -72,6 +72,7 @@ class NoDatesSafeLoader(yaml.SafeLoader):
     }
 
     def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        """Build a mapping; refuses (``ConstructorError``) a key given twice, which YAML would drop."""
         seen: set[Any] = set()
         for key_node, _ in node.value:
             key = self.construct_object(key_node, deep=deep)
@@ -423,6 +424,7 @@ class _Merger:
         )
 
     def apply_file(self, path: Path) -> None:
+        """Merge one ``-f`` file; refuses bad files, unknown keys, wrong types and literal secrets."""
         source = str(path)
         document = read_document(path)
         scan_secrets(document, source=source)
@@ -462,6 +464,7 @@ class _Merger:
         self._merge(self.values, "stack", value, "stack", source)
 
     def apply_override(self, dotted: str, raw: str) -> None:
+        """Apply one ``-p KEY VALUE``; refuses malformed or unknown keys, wrong types, literal secrets."""
         parts = dotted.split(".")
         if not dotted or any(not p for p in parts):
             raise errors.ParameterError(
@@ -525,6 +528,7 @@ def resolve(
     schema violation (e.g. replicas < 1), and literal secrets (:class:`~atlbook.errors.LiteralSecretError`,
     without the value).
     """
+    scan_secrets(dict(declared), source="notebook defaults")
     merger = _Merger(declared, set(known_options) | {"stack"}, base_dir)
     for file in files:
         merger.apply_file(Path(file))
@@ -591,8 +595,8 @@ _TYPE_NAMES: dict[type, str] = {
     int: "a whole number",
     float: "a number",
     str: "text",
-    list: "a list",
-    dict: "a mapping",
+    list: "a list, e.g. [a, b]",
+    dict: "a mapping, e.g. {key: value}",
 }
 
 
@@ -723,6 +727,7 @@ def schema_keys() -> set[str]:
     keys: set[str] = set()
 
     def visit(model: type[BaseModel], prefix: str) -> None:
+        """Add the keys of ``model`` below ``prefix``."""
         for name, info in model.model_fields.items():
             path = f"{prefix}.{name}" if prefix else name
             keys.add(path)

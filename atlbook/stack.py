@@ -182,6 +182,7 @@ def jvm_bytes(value: str | int) -> int:
 
 def _check(fn: Any) -> Any:
     def validate(value: object) -> object:
+        """Keep a quantity as text (numbers become text); refuses what ``fn`` cannot parse."""
         if isinstance(value, bool):
             raise ValueError("expected a quantity, not true/false")
         if isinstance(value, int | float):

@@ -15,6 +15,7 @@ from __future__ import annotations
 import copy
 import os
 import string
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -66,7 +67,9 @@ def write(tmp_path: Path) -> Any:
     return _write
 
 
-def run(files: list[Path] = (), overrides: list[tuple[str, str]] = (), **kwargs: Any) -> parameters.Resolved:  # type: ignore[assignment]
+def run(
+    files: Sequence[Path] = (), overrides: Sequence[tuple[str, str]] = (), **kwargs: Any
+) -> parameters.Resolved:
     kwargs.setdefault("base_dir", ROOT)
     return parameters.resolve(DECLARED, list(files), list(overrides), known_options=KNOWN, **kwargs)
 
@@ -517,6 +520,12 @@ def test_secret_references_are_accepted(raw: str) -> None:
 )
 def test_is_secret_key(name: str, secret: bool) -> None:
     assert parameters.is_secret_key(name) is secret
+
+
+def test_literal_secret_in_notebook_defaults_is_refused() -> None:
+    with pytest.raises(errors.LiteralSecretError) as info:
+        parameters.resolve({"stack": "sandbox", "admin_password": SECRET}, [], [], base_dir=ROOT)
+    assert info.value.source == "notebook defaults" and SECRET not in str(info.value)
 
 
 # --- the shipped files and the schema --------------------------------------------------------------
