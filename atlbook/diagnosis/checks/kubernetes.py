@@ -82,13 +82,16 @@ def oom_killed(self: Check, ev: Evidence) -> Iterator[Finding]:
         )
 
 
+_FATAL = ("FATAL", "Unrecoverable error", "failed to start", 'Exception in thread "main"')
+
+
 @check(
     "k8s.pod-crash-loop",
     layer="kubernetes",
-    title="Pod crash-looping",
+    title="Pod crash-looping or failing at startup",
     severity="error; critical when no pod of the product is Ready",
-    remedy="Read the previous container log (shown) for the exception; fix config/secret/DB reachability; "
-    "if it began with an upgrade, roll back with 30-upgrade.",
+    remedy="Read the (previous) container log shown for the exception; fix config/secret/shared home/DB "
+    "reachability; if it began with an upgrade, roll back with 30-upgrade.",
     weight=55,
 )
 def crash_loop(self: Check, ev: Evidence) -> Iterator[Finding]:
@@ -98,18 +101,25 @@ def crash_loop(self: Check, ev: Evidence) -> Iterator[Finding]:
             recent = c.last_finished is None or ev.window.contains(c.last_finished)
             if c.reason == "CrashLoopBackOff" or (c.restart_count >= CRASH_LOOP_RESTARTS and recent):
                 lines.append(
-                    f"pod/{pod.name} container {c.name}: {c.state} {c.reason or ''}, restarts "
-                    f"{c.restart_count}, "
-                    f"last exit {c.last_reason or '?'} ({c.last_exit_code})".replace("  ", " ")
+                    f"pod/{pod.name} container {c.name}: {c.state} {c.reason or '-'}, "
+                    f"restarts {c.restart_count}, last exit {c.last_reason or '?'} ({c.last_exit_code})"
                 )
+        log = ev.logs.get(pod.name)
+        fatal = [line for line in (log.lines if log else []) if any(m in line for m in _FATAL)]
+        node = ev.product_nodes.get(pod.name)
+        failing = pod.phase == "Running" and not pod.ready and node is not None and node.state == "ERROR"
+        if not lines and failing and fatal:
+            lines.append(
+                f"pod/{pod.name}: not Ready, /status {node.state if node else '-'}, fatal startup error"
+            )
         if not lines:
             continue
-        log = ev.logs.get(pod.name)
         if log and log.previous:
             lines.extend(f"previous log: {line}" for line in log.previous[-3:])
-        ready = [p for p in ev.product_pods(pod.product) if p.ready] if pod.product else [1]
+        lines.extend(f"log: {line}" for line in fatal[-3:])
+        ready = [p for p in ev.product_pods(pod.product) if p.ready] if pod.product else [pod]
         sev = Severity.CRITICAL if pod.product and not ready else Severity.ERROR
-        yield self.new(sev, f"pod/{pod.name}", f"{pod.name} keeps restarting", lines, **_pod_kw(ev, pod))
+        yield self.new(sev, f"pod/{pod.name}", f"{pod.name} keeps failing", lines, **_pod_kw(ev, pod))
 
 
 @check(

@@ -156,9 +156,9 @@ def connection_budget(self: Check, ev: Evidence) -> Iterator[Finding]:
         f"{name}: ({p.replicas} nodes + 1 surge) × pool {p.pool_max} = {(p.replicas + 1) * p.pool_max}"
         for name, p in sorted(ev.products.items())
     ]
-    lines.append(f"total {need} > usable max_connections {usable}")
+    lines.append(f"total {need} > usable max_connections {usable}; in use now {ev.db.total}")
     yield self.new(
-        Severity.WARNING,
+        Severity.WARNING if ev.db.total >= usable / 2 else Severity.INFO,
         "database/budget",
         f"pools need up to {need} connections, the server allows {usable}",
         lines,

@@ -13,7 +13,7 @@ from atlbook.diagnosis.checks._base import Check, Finding, check
 from atlbook.diagnosis.evidence import ClusterNodeView, Evidence, Pod, Severity
 
 __all__ = [
-    "INDEX_DRIFT_ERROR_RATIO",
+    "INDEX_DRIFT_ERROR",
     "INDEX_DRIFT_TOLERANCE",
     "REPLICATION_QUEUE_ERROR",
     "REPLICATION_QUEUE_WARNING",
@@ -27,8 +27,8 @@ __all__ = [
 
 INDEX_DRIFT_TOLERANCE = 10
 """Issues that may differ between database and index while replication catches up (no finding)."""
-INDEX_DRIFT_ERROR_RATIO = 0.01
-"""Drift above this share of ``countInDatabase`` (or any unreadable index) is an error, below a warning."""
+INDEX_DRIFT_ERROR = 100
+"""Drift above this many issues (or an unreadable index) is an error; above the tolerance, a warning."""
 REPLICATION_QUEUE_WARNING = 100
 REPLICATION_QUEUE_ERROR = 1000
 
@@ -269,7 +269,7 @@ def mixed_versions(self: Check, ev: Evidence) -> Iterator[Finding]:
     "product.jira-index-drift",
     layer="product",
     title="Jira index drift (countInDatabase vs countInIndex)",
-    severity="error when the index is unreadable or drifts by more than 1%, warning above 10 issues",
+    severity="error when the index is unreadable or drifts by more than 100 issues, warning above 10",
     remedy="Run 50-index-recovery: snapshot the index on a healthy node and restart this one so it restores "
     "from the snapshot (seconds), instead of a full reindex (hours).",
     weight=65,
@@ -283,9 +283,7 @@ def index_drift(self: Check, ev: Evidence) -> Iterator[Finding]:
         drift = abs(db - ix) if db is not None and ix is not None else 0
         if idx.readable and drift <= INDEX_DRIFT_TOLERANCE:
             continue
-        big = not idx.readable or (
-            db is not None and drift > max(INDEX_DRIFT_TOLERANCE, db * INDEX_DRIFT_ERROR_RATIO)
-        )
+        big = not idx.readable or (drift > INDEX_DRIFT_ERROR)
         pod = ev.pod(name)
         yield self.new(
             Severity.ERROR if big else Severity.WARNING,
