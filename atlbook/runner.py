@@ -20,7 +20,8 @@ The order of a run, and why:
    registry. Unredacted output never touches the disk: papermill saves nothing during the run.
 
 What this refuses: runbook names that match nothing or several; ``apply=True`` for a runbook that
-declares no ``apply`` option; anything :mod:`atlbook.parameters` or the target check refuses.
+declares no ``apply`` option; a runbook option referencing an unset ``env:`` variable; anything
+:mod:`atlbook.parameters` or the target check refuses.
 """
 
 from __future__ import annotations
@@ -361,6 +362,26 @@ def _env_references(value: Any, found: set[str]) -> None:
             _env_references(v, found)
 
 
+def _check_env_references(resolved: Any) -> None:
+    """Refuse (before any kernel) a runbook option that references an unset environment variable.
+
+    Only the runbook's own options are checked: references inside the stack are resolved by the
+    runbooks that need them (a read-only runbook must not be refused for an admin password it never uses).
+    """
+    provenance = dict(getattr(resolved, "provenance", {}) or {})
+    for key, value in resolved.values.items():
+        if key == "stack" or not isinstance(value, str) or not value.startswith("env:"):
+            continue
+        name = value[4:]
+        if name not in os.environ:
+            raise errors.ParameterError(
+                f"references the environment variable {name}, which is not set",
+                source=provenance.get(key, "parameters"),
+                key=key,
+                allowed=f"export {name}=... before `atlbook run`, or give another reference: -p {key} REF",
+            )
+
+
 def _stack_name(resolved: Any) -> str:
     stack = getattr(resolved, "stack", None)
     name = getattr(stack, "name", None)
@@ -407,6 +428,7 @@ def run(
     resolved = parameters_mod.resolve(
         declared_defaults(book), [Path(f) for f in files], overrides, known_options=_all_options(base)
     )
+    _check_env_references(resolved)
     stack = _stack_name(resolved)
     cwd = Path.cwd()
     stack_spec = getattr(resolved, "stack", None)

@@ -12,7 +12,9 @@ What is masked:
     AWS secret access keys (40 characters after an ``aws_secret_access_key``-like key, and standalone
     40-character strings that look random enough — mixed case, a digit and a ``/`` or ``+``), bearer /
     basic ``Authorization`` values, JSON Web Tokens, passwords in URLs (``scheme://user:PASSWORD@``),
-    ``password=`` fields in JDBC / libpq / connection strings and logs, PEM private keys and Atlassian
+    ``password=`` / ``*_password:`` / ``api_key=`` / ``access_token=`` fields in JDBC / libpq /
+    connection strings, YAML, JSON and logs (not a Kubernetes Secret *name* such as ``tls_secret``),
+    PEM private keys and Atlassian
     API tokens (``ATATT…``, ``ATCTT…``, ``ATBB…``).
 
 Masks read ``[REDACTED:<kind>]``; counts are kept per kind, never values.
@@ -130,9 +132,11 @@ _PATTERNS: tuple[tuple[str, re.Pattern[str], int], ...] = (
     (
         "password_field",
         re.compile(
-            r"(?i)(?<![A-Za-z0-9-])(?:password|passwd|pwd|passphrase|secret)[\"']?\s*(?:[:=]|=>)\s*[\"']?("
+            r"(?i)(?<![A-Za-z0-9-])[A-Za-z0-9_]*?"
+            r"(?:password|passwd|pwd|passphrase|client_secret|secret_key|api_?key|access_token|auth_token"
+            r"|refresh_token)[\"']?\s*(?:[:=]|=>)\s*[\"']?("
             + _REFERENCE
-            + r"[^\s\"'&;,)}\]<>]{3,})"
+            + r"(?!(?:None|null|true|false)\b)[^\s\"'&;,)}\]<>]{3,})"
         ),
         1,
     ),

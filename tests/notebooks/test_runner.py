@@ -154,6 +154,10 @@ BAD_INPUT = [
     (["run", "91", "-f", str(SANDBOX_YAML), "-p", "stack.products.jira.replicas", "0"], "replicas"),
     (["run", "93", "-f", str(SANDBOX_YAML), "-p", "db_password", "Literal-Sweep-Pw-9"], "reference"),
     (["run", "92", "-f", str(SANDBOX_YAML), "--apply"], "--apply"),
+    (
+        ["run", "94", "-f", str(SANDBOX_YAML), "-p", "secret_ref", "env:ATLBOOK_TEST_NOT_SET"],
+        "ATLBOOK_TEST_NOT_SET",
+    ),
     (["run", "91", "-f", str(SANDBOX_YAML), "--bogus"], "unrecognized arguments"),
 ]
 
@@ -161,7 +165,18 @@ BAD_INPUT = [
 @pytest.mark.parametrize(
     "args, says",
     BAD_INPUT,
-    ids=["runbook", "missing-file", "not-yaml", "typo", "type", "replicas", "literal", "apply", "flag"],
+    ids=[
+        "runbook",
+        "missing-file",
+        "not-yaml",
+        "typo",
+        "type",
+        "replicas",
+        "literal",
+        "apply",
+        "unset-env",
+        "flag",
+    ],
 )
 def test_bad_input_exits_2_and_starts_nothing(work: Workdir, args: list[str], says: str) -> None:
     (work.path / "notyaml.yaml").write_text("stack: [unclosed\n")
@@ -172,6 +187,21 @@ def test_bad_input_exits_2_and_starts_nothing(work: Workdir, args: list[str], sa
     assert not work.records.exists()
     assert not work.kernel_started()
     assert "starting kernel" not in proc.stderr
+
+
+def test_dead_kernel_exits_1_with_a_redacted_record(work: Workdir) -> None:
+    secret = "Crash-Secret-55x"
+    proc = work.run("crash", "-p", "secret_ref", "env:ATLBOOK_TEST_CR", env={"ATLBOOK_TEST_CR": secret})
+    assert proc.returncode == 1, proc.stderr
+    rec = _only_record(work)
+    summary = json.loads((rec / "summary.json").read_text())
+    assert summary["outcome"] == "failed"
+    assert summary["error"]["ename"] == "DeadKernelError"
+    assert records.read(rec) == {"before": 1}
+    assert summary["redaction"]["secrets_registered"] >= 1  # the side file survived the kernel
+    assert summary["redaction"]["masked"]["secret"] >= 1
+    for f in rec.iterdir():
+        assert secret not in f.read_text(errors="replace"), f
 
 
 def test_sandbox_not_up_is_bad_input(work: Workdir) -> None:

@@ -40,6 +40,9 @@ PATTERNS = [
     ("password_field", "jdbc:postgresql://db:5432/jira?user=jira&password=hunter22x&ssl=true", "hunter22x"),
     ("password_field", "jdbc:sqlserver://db;user=sa;password=hunter22x;", "hunter22x"),
     ("password_field", "host=db user=jira password=hunter22x dbname=jira", "hunter22x"),
+    ("password_field", '{"db_password": "hunter22x", "replicas": 2}', "hunter22x"),
+    ("password_field", "JIRA_ADMIN_PASSWORD=hunter22x", "hunter22x"),
+    ("password_field", "client_secret: hunter22x", "hunter22x"),
     ("private_key", f"key:\n{PEM}\nafter", "MIIEowIBAAKCAQEA7x"),
     ("private_key", "-----BEGIN PRIVATE KEY-----\nMIIEtruncated", "MIIEtruncated"),
     ("atlassian_token", "token ATATT3xFfGF0T4kYabcdefghijklmnopqrstuvwx=12AB34CD", "ATATT3xFfGF0T4kY"),
@@ -72,6 +75,8 @@ NOT_SECRETS = [
     "aws-secretsmanager:arn:aws:secretsmanager:eu-west-1:123456789012:secret:db",
     "replicas: 2, version 11.3.1, pod jira-0 Ready",
     "Bearer",
+    '"tls_secret": "jira-tls", "password": None, "api_key": null',
+    "os.getcwd() and cwd=/work",
 ]
 
 
