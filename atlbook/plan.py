@@ -1,0 +1,876 @@
+"""Plans, the apply loop and the ledger that makes it resumable and exclusive.
+
+A :class:`Plan` is the ordered list of :class:`Step` s a mutating runbook intends to take — each with a
+kind (create / update / delete / noop / check), the object it touches, field-level diffs (old → new),
+whether it mutates, and three callables: a *precondition*, an *action* and a *verification*. It renders
+as a pandas DataFrame, HTML and plain text before anything changes, and counts what it would do.
+
+:func:`apply` runs the steps in order under the stack's :class:`Ledger`:
+
+- a plan with blocked steps is refused (``PlanError``) before anything runs;
+- a plan with nothing to change runs its checks and touches nothing — not even the ledger;
+- otherwise the run takes the ledger lock (a second mutating run refuses with ``LedgerLocked`` naming
+  the holder and since when), skips steps the ledger marks done (and says so), records each step as
+  done as soon as it is verified, and stops at the first failure with the step, the phase
+  (precondition / action / verify), the call and the error (:class:`ApplyFailed`) — recorded in the
+  ledger too. A rerun resumes at the first unfinished step.
+
+The :class:`Ledger` lives outside the kernel: a ConfigMap ``atlbook-ledger-<runbook>`` in the stack's
+namespace (:class:`ConfigMapBackend`), written with optimistic concurrency (``resourceVersion``
+compare-and-swap), and mirrored into the record with :meth:`Ledger.to_dict`. :class:`MemoryBackend` is
+the same contract in memory, for unit tests.
+
+The lock: ``holder`` = ``user@host pid N`` plus a run id, ``since``, and a lease renewed at every step.
+Another holder's lock is never taken over silently — :meth:`Ledger.break_lock` is the explicit way —
+with one exception that is provably safe: a lock left by a process *on this host* that no longer
+exists (a crashed kernel) is recovered, and the record says so.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import getpass
+import hashlib
+import html
+import json
+import logging
+import os
+import socket
+import time
+import uuid
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from typing import Any, Literal, Protocol
+
+from atlbook import errors
+from atlbook.clients import Clients, k8s
+
+__all__ = [
+    "KINDS",
+    "LEDGER_PREFIX",
+    "ApplyFailed",
+    "ApplyReport",
+    "ConfigMapBackend",
+    "FieldDiff",
+    "Ledger",
+    "LedgerBackend",
+    "MemoryBackend",
+    "Plan",
+    "Step",
+    "StepEvent",
+    "StepResult",
+    "apply",
+    "ledger_name",
+]
+
+log = logging.getLogger(__name__)
+
+StepKind = Literal["create", "update", "delete", "noop", "check"]
+KINDS: tuple[StepKind, ...] = ("create", "update", "delete", "noop", "check")
+LEDGER_PREFIX = "atlbook-ledger-"
+_MASK = "***"
+
+
+# --- plan ------------------------------------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class FieldDiff:
+    """One field that changes: ``path`` (dotted), ``old`` → ``new``. ``sensitive`` values render masked."""
+
+    path: str
+    old: Any
+    new: Any
+    sensitive: bool = False
+
+    def render(self, limit: int = 60) -> str:
+        """``path: old → new`` with long values shortened and sensitive ones masked."""
+
+        def show(value: Any) -> str:
+            if self.sensitive and value is not None:
+                return _MASK
+            text = "∅" if value is None else json.dumps(value, default=str, sort_keys=True)
+            return text if len(text) <= limit else text[: limit - 1] + "…"
+
+        return f"{self.path}: {show(self.old)} → {show(self.new)}"
+
+
+Check = Callable[[], "bool | str | None"]
+
+
+@dataclasses.dataclass
+class Step:
+    """One step of a plan.
+
+    ``precondition`` and ``verify`` return ``True``/``None`` when satisfied and ``False`` or a reason
+    string when not. ``action`` does the change (and is idempotent: re-running it after success is a
+    no-op). ``mutates`` defaults to ``kind in (create, update, delete)``.
+    """
+
+    id: str
+    description: str
+    kind: StepKind = "noop"
+    target: str = ""
+    """What the step touches, e.g. ``StatefulSet atlassian/jira`` or ``EKS cluster prod``."""
+    diffs: tuple[FieldDiff, ...] = ()
+    mutates: bool | None = None
+    precondition: Check | None = None
+    action: Callable[[], Any] | None = None
+    verify: Check | None = None
+    blocked: tuple[str, ...] = ()
+    """Reasons the step cannot be applied; any blocked step blocks the whole plan."""
+    warnings: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.kind not in KINDS:
+            raise errors.PlanError(
+                f"step {self.id!r}: unknown kind {self.kind!r} (allowed: {', '.join(KINDS)})"
+            )
+        if not self.id:
+            raise errors.PlanError("a step needs an id")
+        if self.mutates is None:
+            self.mutates = self.kind in ("create", "update", "delete")
+
+    @property
+    def is_mutating(self) -> bool:
+        """Whether the step changes the stack."""
+        return bool(self.mutates)
+
+    def to_dict(self) -> dict[str, Any]:
+        """A record-safe description (no callables; sensitive values masked)."""
+        return {
+            "id": self.id,
+            "description": self.description,
+            "kind": self.kind,
+            "target": self.target,
+            "mutates": self.is_mutating,
+            "diffs": [d.render(limit=200) for d in self.diffs],
+            "blocked": list(self.blocked),
+            "warnings": list(self.warnings),
+        }
+
+
+class Plan:
+    """An ordered list of steps, shown before anything changes. Step ids are unique.
+
+    Refuses (``PlanError``) a duplicate step id.
+    """
+
+    def __init__(self, name: str, steps: Iterable[Step] = (), *, stack: str | None = None) -> None:
+        self.name = name
+        self.stack = stack
+        self.steps: list[Step] = []
+        for step in steps:
+            self.add(step)
+
+    def __repr__(self) -> str:
+        c = self.counts
+        return (
+            f"Plan({self.name!r}, {len(self.steps)} steps: {c['create']} create, {c['update']} update, "
+            f"{c['delete']} delete)"
+        )
+
+    def __iter__(self) -> Iterator[Step]:
+        return iter(self.steps)
+
+    def __len__(self) -> int:
+        return len(self.steps)
+
+    def add(self, step: Step) -> Step:
+        """Append ``step``; returns it."""
+        if any(s.id == step.id for s in self.steps):
+            raise errors.PlanError(f"plan {self.name!r} already has a step {step.id!r}")
+        self.steps.append(step)
+        return step
+
+    def step(self, step_id: str) -> Step:
+        """The step with id ``step_id`` (``KeyError`` if none)."""
+        for s in self.steps:
+            if s.id == step_id:
+                return s
+        raise KeyError(step_id)
+
+    @property
+    def counts(self) -> dict[str, int]:
+        """Number of steps per kind (every kind present, zero included)."""
+        out: dict[str, int] = dict.fromkeys(KINDS, 0)
+        for s in self.steps:
+            out[s.kind] += 1
+        return out
+
+    @property
+    def changes(self) -> int:
+        """Number of mutating steps."""
+        return sum(1 for s in self.steps if s.is_mutating)
+
+    @property
+    def blocked(self) -> list[tuple[str, str]]:
+        """``(step id, reason)`` for every blocked step."""
+        return [(s.id, r) for s in self.steps for r in s.blocked]
+
+    @property
+    def is_blocked(self) -> bool:
+        """True when any step is blocked."""
+        return bool(self.blocked)
+
+    def fingerprint(self) -> str:
+        """A short hash of the steps (ids, kinds, targets, diffs): tells a changed plan from the same one."""
+        doc = [(s.id, s.kind, s.target, [d.render(200) for d in s.diffs]) for s in self.steps]
+        return hashlib.sha256(json.dumps(doc, default=str).encode()).hexdigest()[:16]
+
+    def summary(self) -> str:
+        """One line: counts, and whether it is blocked."""
+        c = self.counts
+        text = (
+            f"{self.name}: {len(self.steps)} steps — {c['create']} to create, {c['update']} to update, "
+            f"{c['delete']} to delete, {c['noop']} unchanged, {c['check']} checks"
+        )
+        if self.is_blocked:
+            text += f"; BLOCKED ({len(self.blocked)} reason{'s' if len(self.blocked) != 1 else ''})"
+        return text
+
+    def rows(self) -> list[dict[str, Any]]:
+        """One dict per step: the table's rows."""
+        return [
+            {
+                "#": i,
+                "step": s.id,
+                "kind": s.kind,
+                "target": s.target,
+                "description": s.description,
+                "changes": "; ".join(d.render() for d in s.diffs),
+                "mutates": s.is_mutating,
+                "blocked": "; ".join(s.blocked),
+                "warnings": "; ".join(s.warnings),
+            }
+            for i, s in enumerate(self.steps, 1)
+        ]
+
+    def to_dataframe(self) -> Any:
+        """The plan as a ``pandas.DataFrame`` (one row per step)."""
+        import pandas as pd
+
+        columns = ["#", "step", "kind", "target", "description", "changes", "mutates", "blocked", "warnings"]
+        return pd.DataFrame(self.rows(), columns=columns).set_index("#")
+
+    def to_html(self) -> str:
+        """A self-contained HTML table with a summary line (escaped)."""
+        head = f"<p><b>{html.escape(self.summary())}</b></p>"
+        if not self.steps:
+            return head
+        return head + str(self.to_dataframe().to_html(escape=True, border=0))
+
+    def _repr_html_(self) -> str:
+        return self.to_html()
+
+    def to_text(self) -> str:
+        """A plain-text table with the summary first."""
+        lines = [self.summary()]
+        for r in self.rows():
+            flag = "BLOCKED " if r["blocked"] else ""
+            lines.append(f"{r['#']:>3}. [{r['kind']:<6}] {flag}{r['step']}: {r['description']}")
+            if r["changes"]:
+                lines.append(f"       {r['changes']}")
+            if r["blocked"]:
+                lines.append(f"       blocked: {r['blocked']}")
+            if r["warnings"]:
+                lines.append(f"       warning: {r['warnings']}")
+        return "\n".join(lines)
+
+    def __str__(self) -> str:
+        return self.to_text()
+
+    def to_dict(self) -> dict[str, Any]:
+        """For the record: name, stack, counts, fingerprint, steps."""
+        return {
+            "name": self.name,
+            "stack": self.stack,
+            "fingerprint": self.fingerprint(),
+            "counts": self.counts,
+            "changes": self.changes,
+            "blocked": [{"step": s, "reason": r} for s, r in self.blocked],
+            "steps": [s.to_dict() for s in self.steps],
+        }
+
+
+# --- ledger ----------------------------------------------------------------------------------------------
+
+
+class LedgerBackend(Protocol):
+    """Where a ledger document lives. ``version`` is an opaque compare-and-swap token."""
+
+    description: str
+
+    def load(self) -> tuple[dict[str, Any], str | None]:
+        """The document and its version; ``({}, None)`` when there is none yet."""
+        ...
+
+    def save(self, doc: Mapping[str, Any], version: str | None) -> str:
+        """Write ``doc`` if the stored version is still ``version`` (``None``: create); the new version.
+
+        Raises ``errors.Conflict`` when someone else wrote in between.
+        """
+        ...
+
+
+class MemoryBackend:
+    """An in-memory :class:`LedgerBackend` (unit tests); shared by several ledgers to simulate runs."""
+
+    def __init__(self) -> None:
+        self.description = "memory"
+        self.doc: dict[str, Any] | None = None
+        self.version = 0
+        self.writes = 0
+
+    def load(self) -> tuple[dict[str, Any], str | None]:
+        """See :class:`LedgerBackend`."""
+        if self.doc is None:
+            return {}, None
+        return json.loads(json.dumps(self.doc)), str(self.version)
+
+    def save(self, doc: Mapping[str, Any], version: str | None) -> str:
+        """See :class:`LedgerBackend`."""
+        current = None if self.doc is None else str(self.version)
+        if current != version:
+            raise errors.api_error(
+                errors.K8sApiError, "ledger changed concurrently", status=409, operation="save ledger"
+            )
+        self.doc = json.loads(json.dumps(doc))
+        self.version += 1
+        self.writes += 1
+        return str(self.version)
+
+
+def ledger_name(runbook: str) -> str:
+    """``atlbook-ledger-<runbook>`` as a valid ConfigMap name (lower-case, DNS-safe, ≤ 253 chars)."""
+    safe = "".join(ch if ch.isalnum() or ch in "-." else "-" for ch in runbook.lower()).strip("-.")
+    if not safe:
+        raise errors.PlanError(f"runbook name {runbook!r} gives no ledger name")
+    return (LEDGER_PREFIX + safe)[:253]
+
+
+class ConfigMapBackend:
+    """The ledger as ConfigMap ``atlbook-ledger-<runbook>`` in ``namespace`` (key ``ledger.json``).
+
+    Creates are by name (409 → someone else created it: ``Conflict``); updates are PUTs carrying the
+    ``resourceVersion`` read, so a concurrent writer makes this one fail with ``Conflict``.
+    """
+
+    KEY = "ledger.json"
+
+    def __init__(self, clients: Clients, namespace: str, runbook: str) -> None:
+        self.clients = clients
+        self.namespace = namespace
+        self.name = ledger_name(runbook)
+        self.runbook = runbook
+        self.description = f"ConfigMap {namespace}/{self.name}"
+
+    def load(self) -> tuple[dict[str, Any], str | None]:
+        """See :class:`LedgerBackend`."""
+        try:
+            cm = k8s.get(self.clients.k8s, "ConfigMap", self.name, self.namespace, policy=self.clients.policy)
+        except errors.NotFound:
+            return {}, None
+        raw = (cm.get("data") or {}).get(self.KEY) or "{}"
+        try:
+            doc = json.loads(raw)
+        except ValueError as e:
+            raise errors.PlanError(f"{self.description}: {self.KEY} is not JSON; fix or delete it") from e
+        return (doc if isinstance(doc, dict) else {}), str(cm["metadata"]["resourceVersion"])
+
+    def save(self, doc: Mapping[str, Any], version: str | None) -> str:
+        """See :class:`LedgerBackend`."""
+        body: dict[str, Any] = {
+            "apiVersion": "v1",
+            "kind": "ConfigMap",
+            "metadata": {
+                "name": self.name,
+                "namespace": self.namespace,
+                "labels": {"app.kubernetes.io/managed-by": "atlbook", "atlbook.io/ledger": "true"},
+                "annotations": {"atlbook.io/runbook": self.runbook},
+            },
+            "data": {self.KEY: json.dumps(doc, sort_keys=True, default=str)},
+        }
+        if version is None:
+            out = k8s.create(self.clients.k8s, body, policy=self.clients.policy)
+        else:
+            body["metadata"]["resourceVersion"] = version
+            out = k8s.replace(self.clients.k8s, body, policy=self.clients.policy)
+        return str(out["metadata"]["resourceVersion"])
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def _iso(t: dt.datetime) -> str:
+    return t.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _parse_iso(text: str | None) -> dt.datetime | None:
+    if not text:
+        return None
+    try:
+        return dt.datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=dt.UTC)
+    except ValueError:
+        return None
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _default_identity() -> dict[str, Any]:
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):
+        user = "unknown"
+    return {"user": user, "host": socket.gethostname(), "pid": os.getpid()}
+
+
+class Ledger:
+    """Progress and the lock of one runbook on one stack, kept in a :class:`LedgerBackend`.
+
+    ``clock`` returns aware UTC datetimes (tests inject one); ``identity`` overrides user/host/pid
+    (tests simulate two runs). ``lease_seconds``: how long a lock counts as live without renewal.
+    """
+
+    def __init__(
+        self,
+        backend: LedgerBackend,
+        *,
+        runbook: str,
+        stack: str | None = None,
+        run_id: str | None = None,
+        lease_seconds: float = 900.0,
+        clock: Callable[[], dt.datetime] = _now,
+        identity: Mapping[str, Any] | None = None,
+        pid_alive: Callable[[int], bool] = _pid_alive,
+    ) -> None:
+        self.backend = backend
+        self.runbook = runbook
+        self.stack = stack
+        self.run_id = run_id or uuid.uuid4().hex[:12]
+        self.lease_seconds = lease_seconds
+        self.clock = clock
+        ident = dict(identity or _default_identity())
+        self.user = str(ident["user"])
+        self.host = str(ident["host"])
+        self.pid = int(ident["pid"])
+        self.holder = f"{self.user}@{self.host} pid {self.pid}"
+        self._pid_alive = pid_alive
+        self._doc: dict[str, Any] = {}
+        self._version: str | None = None
+        self.notes: list[str] = []
+        """What this run noticed about the ledger (e.g. a recovered lock), for the record."""
+
+    def __repr__(self) -> str:
+        return f"Ledger({self.backend.description}, run {self.run_id})"
+
+    # --- reading ---
+
+    def refresh(self) -> dict[str, Any]:
+        """Re-read the stored document."""
+        self._doc, self._version = self.backend.load()
+        return self._doc
+
+    @property
+    def steps(self) -> dict[str, dict[str, Any]]:
+        """Done steps by id: ``{"done_at", "run_id", "detail"}`` (as last read)."""
+        return dict(self._doc.get("steps") or {})
+
+    def is_done(self, step_id: str) -> bool:
+        """Whether ``step_id`` was recorded done (as last read)."""
+        return step_id in (self._doc.get("steps") or {})
+
+    @property
+    def lock_info(self) -> dict[str, Any] | None:
+        """The lock as last read, or ``None``."""
+        lock = self._doc.get("lock")
+        return dict(lock) if lock else None
+
+    def holds_lock(self) -> bool:
+        """Whether this run holds the lock (as last read)."""
+        lock = self._doc.get("lock") or {}
+        return bool(lock) and lock.get("run_id") == self.run_id
+
+    def to_dict(self) -> dict[str, Any]:
+        """The ledger for the record (as last read, plus this run's notes)."""
+        return {
+            "backend": self.backend.description,
+            "runbook": self.runbook,
+            "stack": self.stack,
+            "run_id": self.run_id,
+            "lock": self.lock_info,
+            "steps": self.steps,
+            "failures": list(self._doc.get("failures") or []),
+            "plan": self._doc.get("plan"),
+            "notes": list(self.notes),
+        }
+
+    # --- writing (compare-and-swap) ---
+
+    def _update(self, change: Callable[[dict[str, Any]], None], *, what: str, attempts: int = 8) -> None:
+        for _ in range(attempts):
+            doc, version = self.backend.load()
+            doc = dict(doc)
+            doc.setdefault("runbook", self.runbook)
+            doc.setdefault("stack", self.stack)
+            change(doc)
+            try:
+                self._version = self.backend.save(doc, version)
+            except errors.Conflict:
+                log.info("ledger %s changed while writing (%s); re-reading", self.backend.description, what)
+                continue
+            self._doc = doc
+            return
+        raise errors.PlanError(f"{self.backend.description}: could not {what}: it keeps changing under us")
+
+    def _lease_until(self) -> str:
+        return _iso(self.clock() + dt.timedelta(seconds=self.lease_seconds))
+
+    def _check_ours(self, doc: Mapping[str, Any]) -> None:
+        lock = doc.get("lock") or {}
+        if lock.get("run_id") != self.run_id:
+            holder = lock.get("holder")
+            raise errors.LedgerLocked(
+                f"{self.backend.description}: this run ({self.holder}) no longer holds the lock"
+                + (f"; {holder} holds it since {lock.get('since')}" if holder else " (it was broken)"),
+                holder=holder,
+                since=lock.get("since"),
+            )
+
+    def acquire(self) -> None:
+        """Take the lock for this run, or raise ``LedgerLocked`` naming the holder and since when.
+
+        Re-entrant for this run. Recovers a lock left by a dead process on this same host.
+        """
+
+        def take(doc: dict[str, Any]) -> None:
+            lock = doc.get("lock") or {}
+            if lock and lock.get("run_id") != self.run_id:
+                same_host = lock.get("host") == self.host
+                pid = lock.get("pid")
+                if same_host and isinstance(pid, int) and not self._pid_alive(pid):
+                    note = (
+                        f"recovered the lock of {lock.get('holder')} (run {lock.get('run_id')}, since "
+                        f"{lock.get('since')}): that process no longer exists on this host"
+                    )
+                    if note not in self.notes:
+                        self.notes.append(note)
+                    log.warning("%s: %s", self.backend.description, note)
+                else:
+                    lease = _parse_iso(lock.get("lease_until"))
+                    stale = lease is not None and lease < self.clock()
+                    hint = (
+                        f"; its lease expired at {lock.get('lease_until')} — if that run is gone, break "
+                        "the lock explicitly (Ledger.break_lock)"
+                        if stale
+                        else "; wait for it to finish, or break the lock explicitly if it is gone"
+                    )
+                    raise errors.LedgerLocked(
+                        f"{self.backend.description}: another run holds the lock: {lock.get('holder')} "
+                        f"(run {lock.get('run_id')}) since {lock.get('since')}{hint}",
+                        holder=lock.get("holder"),
+                        since=lock.get("since"),
+                    )
+            since = lock.get("since") if lock.get("run_id") == self.run_id else _iso(self.clock())
+            doc["lock"] = {
+                "holder": self.holder,
+                "user": self.user,
+                "host": self.host,
+                "pid": self.pid,
+                "run_id": self.run_id,
+                "since": since,
+                "lease_until": self._lease_until(),
+            }
+
+        self._update(take, what="take the lock")
+
+    def renew(self) -> None:
+        """Extend this run's lease (``LedgerLocked`` if the lock was broken meanwhile)."""
+
+        def renew(doc: dict[str, Any]) -> None:
+            self._check_ours(doc)
+            doc["lock"]["lease_until"] = self._lease_until()
+
+        self._update(renew, what="renew the lock")
+
+    def release(self) -> None:
+        """Give the lock back (no-op if this run does not hold it)."""
+
+        def drop(doc: dict[str, Any]) -> None:
+            if (doc.get("lock") or {}).get("run_id") == self.run_id:
+                doc["lock"] = None
+
+        self._update(drop, what="release the lock")
+
+    def break_lock(self, reason: str) -> dict[str, Any] | None:
+        """Remove whoever's lock, explicitly; the ledger keeps who broke it, when and why.
+
+        Returns the lock that was removed (``None`` if there was none).
+        """
+        broken: list[dict[str, Any] | None] = [None]
+
+        def brk(doc: dict[str, Any]) -> None:
+            broken[0] = doc.get("lock")
+            doc["lock"] = None
+            doc.setdefault("history", []).append(
+                {
+                    "event": "lock broken",
+                    "by": self.holder,
+                    "at": _iso(self.clock()),
+                    "reason": reason,
+                    "lock": broken[0],
+                }
+            )
+
+        self._update(brk, what="break the lock")
+        log.warning(
+            "%s: lock broken by %s (%s): was %s", self.backend.description, self.holder, reason, broken[0]
+        )
+        return broken[0]
+
+    def record_done(self, step_id: str, detail: str | None = None) -> None:
+        """Record ``step_id`` done by this run (must hold the lock); renews the lease."""
+
+        def mark(doc: dict[str, Any]) -> None:
+            self._check_ours(doc)
+            doc.setdefault("steps", {})[step_id] = {
+                "done_at": _iso(self.clock()),
+                "run_id": self.run_id,
+                "detail": detail,
+            }
+            doc["lock"]["lease_until"] = self._lease_until()
+
+        self._update(mark, what=f"record step {step_id} done")
+
+    def record_failure(self, step_id: str, phase: str, call: str, error: str) -> None:
+        """Record that ``step_id`` failed (kept: the last 20 failures)."""
+
+        def fail(doc: dict[str, Any]) -> None:
+            failures = list(doc.get("failures") or [])
+            failures.append(
+                {
+                    "step": step_id,
+                    "phase": phase,
+                    "call": call,
+                    "error": error[:500],
+                    "run_id": self.run_id,
+                    "at": _iso(self.clock()),
+                }
+            )
+            doc["failures"] = failures[-20:]
+
+        self._update(fail, what=f"record step {step_id} failed")
+
+    def record_plan(self, plan: Plan) -> None:
+        """Remember which plan this run applies (fingerprint + counts)."""
+
+        def put(doc: dict[str, Any]) -> None:
+            doc["plan"] = {
+                "name": plan.name,
+                "fingerprint": plan.fingerprint(),
+                "counts": plan.counts,
+                "run_id": self.run_id,
+                "at": _iso(self.clock()),
+            }
+
+        self._update(put, what="record the plan")
+
+    def clear(self) -> None:
+        """Forget every done step (explicit restart from scratch); keeps the lock and history."""
+
+        def wipe(doc: dict[str, Any]) -> None:
+            doc["steps"] = {}
+            doc.setdefault("history", []).append(
+                {"event": "cleared", "by": self.holder, "at": _iso(self.clock())}
+            )
+
+        self._update(wipe, what="clear the ledger")
+
+    @contextmanager
+    def locked(self) -> Iterator[Ledger]:
+        """``with ledger.locked():`` — acquire, and release on the way out (also on failure)."""
+        self.acquire()
+        try:
+            yield self
+        finally:
+            try:
+                self.release()
+            except errors.AtlbookError as e:  # never hide the original failure
+                log.warning("could not release %s: %s", self.backend.description, e)
+
+
+# --- apply -----------------------------------------------------------------------------------------------
+
+StepStatus = Literal["start", "done", "skipped", "failed", "unchanged", "checked"]
+
+
+@dataclasses.dataclass(frozen=True)
+class StepEvent:
+    """Progress of :func:`apply`: step ``index`` of ``total`` reached ``status``."""
+
+    index: int
+    total: int
+    step: Step
+    status: StepStatus
+    message: str = ""
+
+
+@dataclasses.dataclass(frozen=True)
+class StepResult:
+    """What happened to one step."""
+
+    id: str
+    status: Literal["done", "skipped", "failed", "unchanged", "checked", "not-run"]
+    message: str = ""
+    seconds: float = 0.0
+
+
+@dataclasses.dataclass
+class ApplyReport:
+    """Outcome of :func:`apply` (also attached to :class:`ApplyFailed`)."""
+
+    plan: str
+    results: list[StepResult]
+    ledger: dict[str, Any] | None
+
+    @property
+    def counts(self) -> dict[str, int]:
+        """Steps per result status."""
+        out: dict[str, int] = {}
+        for r in self.results:
+            out[r.status] = out.get(r.status, 0) + 1
+        return out
+
+    def to_dict(self) -> dict[str, Any]:
+        """For the record."""
+        return {
+            "plan": self.plan,
+            "counts": self.counts,
+            "results": [dataclasses.asdict(r) for r in self.results],
+            "ledger": self.ledger,
+        }
+
+
+class ApplyFailed(errors.PlanError):
+    """A step failed in :func:`apply`: ``step`` (id), ``phase`` (precondition/action/verify), ``call``."""
+
+    def __init__(self, message: str, *, step: str, phase: str, call: str, report: ApplyReport) -> None:
+        super().__init__(message)
+        self.step = step
+        self.phase = phase
+        self.call = call
+        self.report = report
+
+
+def _judge(outcome: Any) -> str | None:
+    """``None`` when a check passed (True/None), else the reason."""
+    if outcome is None or outcome is True:
+        return None
+    if outcome is False:
+        return "not satisfied"
+    return str(outcome)
+
+
+def _call_name(error: BaseException) -> str:
+    operation = getattr(error, "operation", None)
+    service = getattr(error, "service", None)
+    if operation:
+        return f"{service}: {operation}" if service and service not in str(operation) else str(operation)
+    return type(error).__name__
+
+
+def _log_progress(event: StepEvent) -> None:
+    log.info("[%d/%d] %s %s %s", event.index, event.total, event.status, event.step.id, event.message)
+
+
+def apply(
+    plan: Plan,
+    ledger: Ledger | None,
+    *,
+    progress: Callable[[StepEvent], None] | None = None,
+    clock: Callable[[], float] = time.monotonic,
+) -> ApplyReport:
+    """Run ``plan`` step by step under ``ledger`` (see the module docstring).
+
+    ``ledger`` may be ``None`` only for a plan without mutating steps. ``progress`` receives a
+    :class:`StepEvent` per transition (default: log lines). Raises ``PlanError`` (blocked plan, or a
+    mutating plan without ledger), ``LedgerLocked``, or :class:`ApplyFailed` at the first failure.
+    """
+    emit = progress or _log_progress
+    if plan.is_blocked:
+        reasons = "; ".join(f"{s}: {r}" for s, r in plan.blocked)
+        raise errors.PlanError(f"plan {plan.name!r} is blocked, nothing was changed: {reasons}")
+    mutating = plan.changes > 0
+    if mutating and ledger is None:
+        raise errors.PlanError(f"plan {plan.name!r} changes the stack and needs a ledger")
+    total = len(plan.steps)
+    results: list[StepResult] = []
+
+    def run_steps() -> None:
+        if ledger is not None and mutating:
+            ledger.refresh()
+        for index, step in enumerate(plan.steps, 1):
+            if ledger is not None and mutating and ledger.is_done(step.id):
+                when = ledger.steps[step.id].get("done_at")
+                msg = f"already done (at {when}); skipped"
+                emit(StepEvent(index, total, step, "skipped", msg))
+                results.append(StepResult(step.id, "skipped", msg))
+                continue
+            emit(StepEvent(index, total, step, "start", step.description))
+            started = clock()
+            phase = "precondition"
+            try:
+                if step.precondition is not None:
+                    reason = _judge(step.precondition())
+                    if reason is not None:
+                        raise errors.PreflightFailed(f"precondition of {step.id} failed: {reason}")
+                phase = "action"
+                detail = step.action() if step.action is not None else None
+                phase = "verify"
+                if step.verify is not None:
+                    reason = _judge(step.verify())
+                    if reason is not None:
+                        raise errors.PlanError(f"verification of {step.id} failed: {reason}")
+            except errors.AtlbookError as e:
+                call = _call_name(e) if phase == "action" else phase
+                message = f"step {index}/{total} {step.id} ({step.description}) failed in {phase}: {e}"
+                results.append(StepResult(step.id, "failed", str(e), clock() - started))
+                results.extend(StepResult(s.id, "not-run") for s in plan.steps[index:])
+                if ledger is not None and mutating:
+                    try:
+                        ledger.record_failure(step.id, phase, call, str(e))
+                    except errors.AtlbookError as le:
+                        log.warning("could not record the failure in the ledger: %s", le)
+                emit(StepEvent(index, total, step, "failed", str(e)))
+                report = ApplyReport(plan.name, results, ledger.to_dict() if ledger else None)
+                raise ApplyFailed(message, step=step.id, phase=phase, call=call, report=report) from e
+            seconds = clock() - started
+            text = detail if isinstance(detail, str) else ""
+            if step.is_mutating:
+                assert ledger is not None
+                ledger.record_done(step.id, text or None)
+                status: Literal["done", "unchanged", "checked"] = "done"
+            elif step.kind == "check":
+                status = "checked"
+            else:
+                status = "unchanged"
+            emit(StepEvent(index, total, step, status, text))
+            results.append(StepResult(step.id, status, text, seconds))
+
+    if ledger is not None and mutating:
+        with ledger.locked():
+            ledger.record_plan(plan)
+            run_steps()
+    else:
+        run_steps()
+    return ApplyReport(plan.name, results, ledger.to_dict() if ledger is not None else None)
