@@ -43,8 +43,16 @@ def healthy(workers_per_zone: int = 1) -> ev.Evidence:
         e.products[product] = ev.ProductExpectation(replicas=2, pool_max=20, version=version)
         rev = f"{product}-5d8f7c"
         e.statefulsets.append(
-            ev.StatefulSet(product, 2, 2, 2, rev, rev, {"app.kubernetes.io/name": product},
-                           image=f"atlassian/{product}:{version}")
+            ev.StatefulSet(
+                product,
+                2,
+                2,
+                2,
+                rev,
+                rev,
+                {"app.kubernetes.io/name": product},
+                image=f"atlassian/{product}:{version}",
+            )
         )
         e.pdbs.append(ev.Pdb(product, {"app.kubernetes.io/name": product}, 1, 2, 1, 2))
         names = []
@@ -69,35 +77,63 @@ def healthy(workers_per_zone: int = 1) -> ev.Evidence:
         e.services.append(product)
         view = [ev.ClusterNodeView(n, "ACTIVE", True, version) for n in names]
         for name in names:
-            node = ev.ProductNode(name, product, 200, "RUNNING", version=version, zdu_state="STABLE",
-                                  cluster_nodes=list(view))
+            node = ev.ProductNode(
+                name, product, 200, "RUNNING", version=version, zdu_state="STABLE", cluster_nodes=list(view)
+            )
             if product == "jira":
                 other = [n for n in names if n != name]
                 node.index = ev.IndexSummary(name, True, 15234, 15234, {o: 0 for o in other})
             e.product_nodes[name] = node
-    e.pods.append(ev.Pod("ingress-nginx-controller-7d9f", node_name=worker(ZONES[0], 0), owner="ingress-nginx"))
+    e.pods.append(
+        ev.Pod("ingress-nginx-controller-7d9f", node_name=worker(ZONES[0], 0), owner="ingress-nginx")
+    )
     e.ingresses.append(
-        ev.Ingress("atlassian", {"nginx.ingress.kubernetes.io/affinity": "cookie",
-                                 "nginx.ingress.kubernetes.io/affinity-mode": "persistent"},
-                   ["jira", "confluence", "bitbucket"], "nginx")
+        ev.Ingress(
+            "atlassian",
+            {
+                "nginx.ingress.kubernetes.io/affinity": "cookie",
+                "nginx.ingress.kubernetes.io/affinity-mode": "persistent",
+            },
+            ["jira", "confluence", "bitbucket"],
+            "nginx",
+        )
     )
     e.network_policies += [
         ev.NetworkPolicy("default-deny", {}, False, ["Ingress", "Egress"], 0, 0),
         ev.NetworkPolicy("jira-allow", {"app.kubernetes.io/name": "jira"}, False, ["Ingress"], 2, 0),
     ]
     e.pvcs += [ev.Pvc(f"local-home-{p.name}", "Bound", "gp3") for p in e.product_pods()]
-    e.events.append(ev.Event("Pulled", "Container image already present", "Normal", "Pod", "jira-0", 1,
-                             minutes_ago(30)))
-    e.rds = ev.Rds("sandbox-db", "available", "db.t3.large", True, 20.0, {
-        "CPUUtilization": series("CPUUtilization", [12, 14, 11, 13, 12, 15]),
-        "DatabaseConnections": series("DatabaseConnections", [24, 24, 25, 24, 24, 24]),
-        "FreeStorageSpace": series("FreeStorageSpace", [15 * GIB] * 6),
-    })
-    e.efs.append(ev.Efs("fs-0a1b2c3d", "sandbox-shared-home", "elastic", "available", 3 * (1 << 30), {
-        "BurstCreditBalance": series("BurstCreditBalance", [2.31e12] * 6),
-        "PercentIOLimit": series("PercentIOLimit", [3, 4, 3, 5, 4, 3]),
-    }))
-    e.db = ev.DbActivity(100, 3, [ev.DbConnections(p.name, "idle", 4, str(p.product)) for p in e.product_pods()])
+    e.events.append(
+        ev.Event("Pulled", "Container image already present", "Normal", "Pod", "jira-0", 1, minutes_ago(30))
+    )
+    e.rds = ev.Rds(
+        "sandbox-db",
+        "available",
+        "db.t3.large",
+        True,
+        20.0,
+        {
+            "CPUUtilization": series("CPUUtilization", [12, 14, 11, 13, 12, 15]),
+            "DatabaseConnections": series("DatabaseConnections", [24, 24, 25, 24, 24, 24]),
+            "FreeStorageSpace": series("FreeStorageSpace", [15 * GIB] * 6),
+        },
+    )
+    e.efs.append(
+        ev.Efs(
+            "fs-0a1b2c3d",
+            "sandbox-shared-home",
+            "elastic",
+            "available",
+            3 * (1 << 30),
+            {
+                "BurstCreditBalance": series("BurstCreditBalance", [2.31e12] * 6),
+                "PercentIOLimit": series("PercentIOLimit", [3, 4, 3, 5, 4, 3]),
+            },
+        )
+    )
+    e.db = ev.DbActivity(
+        100, 3, [ev.DbConnections(p.name, "idle", 4, str(p.product)) for p in e.product_pods()]
+    )
     return e
 
 
@@ -140,8 +176,17 @@ def node_lost(e: ev.Evidence, node_name: str | None = None) -> ev.Evidence:
                 for entry in other.cluster_nodes or []:
                     if entry.node_id == pod.name:
                         entry.alive = False
-    e.events.append(ev.Event("NodeNotReady", f"Node {node_name} status is now: NodeNotReady", "Warning",
-                             "Node", node_name, 1, minutes_ago(6)))
+    e.events.append(
+        ev.Event(
+            "NodeNotReady",
+            f"Node {node_name} status is now: NodeNotReady",
+            "Warning",
+            "Node",
+            node_name,
+            1,
+            minutes_ago(6),
+        )
+    )
     return e
 
 
@@ -159,10 +204,23 @@ def pod_oom(e: ev.Evidence, pod_name: str = "jira-1") -> ev.Evidence:
     c.restart_count, c.last_reason, c.last_exit_code, c.last_finished = 2, "OOMKilled", 137, minutes_ago(2)
     c.state, c.reason = "waiting", "CrashLoopBackOff"
     e.product_nodes.pop(pod_name, None)
-    e.events.append(ev.Event("OOMKilling", "Memory cgroup out of memory: Killed process in container jira",
-                             "Warning", "Pod", pod_name, 2, minutes_ago(2)))
-    e.logs[pod_name] = ev.LogTail(pod_name, "jira", ["container jira started"],
-                                  ["2026-11-26 11:57:59,001+0000 main INFO [c.a.j.startup] Starting Jira"])
+    e.events.append(
+        ev.Event(
+            "OOMKilling",
+            "Memory cgroup out of memory: Killed process in container jira",
+            "Warning",
+            "Pod",
+            pod_name,
+            2,
+            minutes_ago(2),
+        )
+    )
+    e.logs[pod_name] = ev.LogTail(
+        pod_name,
+        "jira",
+        ["container jira started"],
+        ["2026-11-26 11:57:59,001+0000 main INFO [c.a.j.startup] Starting Jira"],
+    )
     return e
 
 
@@ -175,11 +233,17 @@ def crash_loop(e: ev.Evidence, pod_name: str = "jira-1") -> ev.Evidence:
         for entry in other.cluster_nodes or []:
             if entry.node_id == pod_name:
                 entry.alive = False
-    e.logs[pod_name] = ev.LogTail(pod_name, "jira", [
-        "2026-11-26 11:58:00,000+0000 main INFO  [c.a.jira.startup.JiraStartupLogger] Starting Jira Software 11.3.1",
-        "2026-11-26 11:58:03,000+0000 main FATAL [c.a.jira.startup.JiraStartupLogger] Unrecoverable error during "
-        "startup: java.lang.IllegalStateException: Failed to initialise the shared home (exit code 1)",
-    ])
+    e.logs[pod_name] = ev.LogTail(
+        pod_name,
+        "jira",
+        [
+            "2026-11-26 11:58:00,000+0000 main INFO  [c.a.jira.startup.JiraStartupLogger] Starting "
+            "Jira Software 11.3.1",
+            "2026-11-26 11:58:03,000+0000 main FATAL [c.a.jira.startup.JiraStartupLogger] "
+            "Unrecoverable error during "
+            "startup: java.lang.IllegalStateException: Failed to initialise the shared home (exit code 1)",
+        ],
+    )
     return e
 
 
@@ -194,17 +258,24 @@ def efs_exhausted(e: ev.Evidence) -> ev.Evidence:
 def db_pool_exhausted(e: ev.Evidence) -> ev.Evidence:
     """Every product node holds its whole pool; the server is at max_connections; nodes log pool timeouts."""
     assert e.db is not None
-    e.db.connections = [ev.DbConnections(p.name, "idle in transaction", 16, str(p.product))
-                        for p in e.product_pods()]
+    e.db.connections = [
+        ev.DbConnections(p.name, "idle in transaction", 16, str(p.product)) for p in e.product_pods()
+    ]
     e.db.connections.append(ev.DbConnections("", "idle", 1, "postgres"))
     assert e.rds is not None
     e.rds.metrics["DatabaseConnections"] = series("DatabaseConnections", [24, 40, 70, 97, 97, 97])
     e.rds.metrics["CPUUtilization"] = series("CPUUtilization", [12, 20, 35, 48, 50, 51])
     for pod in e.product_pods():
-        e.logs[pod.name] = ev.LogTail(pod.name, str(pod.product), [
-            "2026-11-26 11:59:00,000+0000 main ERROR [c.a.db.ConnectionPool] Cannot get a connection, pool error "
-            "Timeout waiting for idle object, borrowMaxWait=PT30S (FATAL: sorry, too many clients already)"
-        ])
+        e.logs[pod.name] = ev.LogTail(
+            pod.name,
+            str(pod.product),
+            [
+                "2026-11-26 11:59:00,000+0000 main ERROR [c.a.db.ConnectionPool] Cannot get a "
+                "connection, pool error "
+                "Timeout waiting for idle object, borrowMaxWait=PT30S (FATAL: sorry, too many "
+                "clients already)"
+            ],
+        )
     return e
 
 
@@ -214,10 +285,15 @@ def index_corrupt(e: ev.Evidence, pod_name: str = "jira-0") -> ev.Evidence:
     assert idx is not None
     idx.count_in_index = (idx.count_in_database or 0) - 137
     idx.queue_sizes = {k: 387 for k in idx.queue_sizes}
-    e.logs[pod_name] = ev.LogTail(pod_name, "jira", [
-        "2026-11-26 11:59:00,000+0000 main ERROR [c.a.j.issue.index.DefaultIndexManager] Index consistency check "
-        "failed: issue index count differs from the database (15097 in index, 15234 in database)"
-    ])
+    e.logs[pod_name] = ev.LogTail(
+        pod_name,
+        "jira",
+        [
+            "2026-11-26 11:59:00,000+0000 main ERROR [c.a.j.issue.index.DefaultIndexManager] Index "
+            "consistency check "
+            "failed: issue index count differs from the database (15097 in index, 15234 in database)"
+        ],
+    )
     return e
 
 
@@ -232,12 +308,18 @@ def bad_upgrade(e: ev.Evidence, product: str = "jira", version: str = "11.3.2") 
     pod.containers[0].image = sts.image
     node = e.product_nodes[pod.name]
     node.state, node.http_status, node.version, node.cluster_nodes = "ERROR", 500, version, None
-    e.logs[pod.name] = ev.LogTail(pod.name, product, [
-        "2026-11-26 11:58:10,000+0000 main ERROR [c.a.plugin.manager.DefaultPluginManager] Plugin system failed to "
-        "start: upgrade task for build 100200 failed (com.atlassian.upgrade.UpgradeTaskFailedException)",
-        f"2026-11-26 11:58:10,500+0000 main FATAL [c.a.jira.startup.JiraStartupLogger] Jira Software {version} "
-        "failed to start: node is unhealthy",
-    ])
+    e.logs[pod.name] = ev.LogTail(
+        pod.name,
+        product,
+        [
+            "2026-11-26 11:58:10,000+0000 main ERROR [c.a.plugin.manager.DefaultPluginManager] "
+            "Plugin system failed to "
+            "start: upgrade task for build 100200 failed (com.atlassian.upgrade.UpgradeTaskFailedException)",
+            "2026-11-26 11:58:10,500+0000 main FATAL [c.a.jira.startup.JiraStartupLogger] Jira "
+            f"Software {version} "
+            "failed to start: node is unhealthy",
+        ],
+    )
     return e
 
 

@@ -12,8 +12,10 @@ import dataclasses
 
 import pytest
 
-from atlbook.diagnosis import checks, evidence as ev
-from atlbook.diagnosis.checks import kubernetes as k8s_checks, platform, product
+from atlbook.diagnosis import checks
+from atlbook.diagnosis import evidence as ev
+from atlbook.diagnosis.checks import kubernetes as k8s_checks
+from atlbook.diagnosis.checks import platform, product
 from atlbook.diagnosis.evidence import Severity
 
 from . import builders as b
@@ -39,19 +41,47 @@ def test_catalogue_entries_are_complete() -> None:
     for c in checks.catalogue():
         assert c.layer in checks.LAYERS
         assert c.title and c.severity_rule and c.remedy, c.id
-        assert c.id.split(".")[0] in {"k8s", "placement", "network", "product", "database", "aws", "logs", "collect"}
+        assert c.id.split(".")[0] in {
+            "k8s",
+            "placement",
+            "network",
+            "product",
+            "database",
+            "aws",
+            "logs",
+            "collect",
+        }
 
 
 @pytest.mark.parametrize(
     "check_id",
     [
-        "k8s.pod-oomkilled", "k8s.pod-crash-loop", "k8s.pod-pending", "k8s.node-not-ready", "k8s.node-pressure",
-        "k8s.pdb-blocking", "product.not-running", "product.cluster-node-missing", "product.mixed-versions",
-        "product.zdu-stuck", "product.jira-index-drift", "product.jira-index-replication-lag",
-        "database.pool-saturation", "database.max-connections", "aws.rds-cpu", "aws.rds-storage",
-        "aws.efs-burst-credits", "placement.colocated", "network.ingress-no-stickiness",
-        "network.no-default-deny", "logs.out-of-memory", "logs.too-many-open-files", "logs.db-pool-timeout",
-        "logs.cache-replication-failure", "logs.hazelcast-split-brain", "logs.index-corruption",
+        "k8s.pod-oomkilled",
+        "k8s.pod-crash-loop",
+        "k8s.pod-pending",
+        "k8s.node-not-ready",
+        "k8s.node-pressure",
+        "k8s.pdb-blocking",
+        "product.not-running",
+        "product.cluster-node-missing",
+        "product.mixed-versions",
+        "product.zdu-stuck",
+        "product.jira-index-drift",
+        "product.jira-index-replication-lag",
+        "database.pool-saturation",
+        "database.max-connections",
+        "aws.rds-cpu",
+        "aws.rds-storage",
+        "aws.efs-burst-credits",
+        "placement.colocated",
+        "network.ingress-no-stickiness",
+        "network.no-default-deny",
+        "logs.out-of-memory",
+        "logs.too-many-open-files",
+        "logs.db-pool-timeout",
+        "logs.cache-replication-failure",
+        "logs.hazelcast-split-brain",
+        "logs.index-corruption",
     ],
 )
 def test_issue_catalogue_is_covered(check_id: str) -> None:
@@ -96,8 +126,16 @@ def test_oomkilled_on_every_node_is_critical() -> None:
 def test_crash_loop_by_backoff_and_restarts() -> None:
     e = b.healthy()
     c = e.pod("confluence-1").containers[0]  # type: ignore[union-attr]
-    c.state, c.reason, c.restart_count, c.last_reason, c.last_exit_code = "waiting", "CrashLoopBackOff", 5, "Error", 1
-    e.logs["confluence-1"] = ev.LogTail("confluence-1", "confluence", [], ["java.lang.NullPointerException at boot"])
+    c.state, c.reason, c.restart_count, c.last_reason, c.last_exit_code = (
+        "waiting",
+        "CrashLoopBackOff",
+        5,
+        "Error",
+        1,
+    )
+    e.logs["confluence-1"] = ev.LogTail(
+        "confluence-1", "confluence", [], ["java.lang.NullPointerException at boot"]
+    )
     (f,) = run(e, "k8s.pod-crash-loop")
     assert f.subject == "pod/confluence-1"
     assert any("restarts 5" in line for line in f.evidence)
@@ -137,8 +175,17 @@ def test_pending_reason_from_failed_scheduling_event() -> None:
     pod = e.pod("jira-1")
     assert pod is not None
     pod.phase, pod.node_name, pod.scheduled = "Pending", None, False
-    e.events.append(ev.Event("FailedScheduling", "0/3 nodes are available: 3 Insufficient memory.", "Warning",
-                             "Pod", "jira-1", 4, b.minutes_ago(1)))
+    e.events.append(
+        ev.Event(
+            "FailedScheduling",
+            "0/3 nodes are available: 3 Insufficient memory.",
+            "Warning",
+            "Pod",
+            "jira-1",
+            4,
+            b.minutes_ago(1),
+        )
+    )
     (f,) = run(e, "k8s.pod-pending")
     assert "Insufficient memory" in f.summary
 
@@ -205,7 +252,10 @@ def test_pvc_not_bound() -> None:
 
 def test_nodegroup_health() -> None:
     e = b.healthy()
-    e.nodegroups[0].status, e.nodegroups[0].health_issues = "DEGRADED", ["AsgInstanceLaunchFailures: capacity"]
+    e.nodegroups[0].status, e.nodegroups[0].health_issues = (
+        "DEGRADED",
+        ["AsgInstanceLaunchFailures: capacity"],
+    )
     (f,) = run(e, "aws.nodegroup-health")
     assert "AsgInstanceLaunchFailures" in f.evidence[1]
 
@@ -280,8 +330,11 @@ def test_zdu_tasks_failed() -> None:
 
 @pytest.mark.parametrize(
     ("drift", "severity"),
-    [(product.INDEX_DRIFT_TOLERANCE, None), (product.INDEX_DRIFT_TOLERANCE + 1, Severity.WARNING),
-     (product.INDEX_DRIFT_ERROR + 1, Severity.ERROR)],
+    [
+        (product.INDEX_DRIFT_TOLERANCE, None),
+        (product.INDEX_DRIFT_TOLERANCE + 1, Severity.WARNING),
+        (product.INDEX_DRIFT_ERROR + 1, Severity.ERROR),
+    ],
     ids=["tolerated", "warning", "error"],
 )
 def test_index_drift_thresholds(drift: int, severity: Severity | None) -> None:
@@ -382,9 +435,15 @@ def test_no_default_deny() -> None:
 @pytest.mark.parametrize(
     ("check_id", "line"),
     [
-        ("logs.out-of-memory", "Exception in thread \"http-nio-8080-exec-7\" java.lang.OutOfMemoryError: Java heap space"),
+        (
+            "logs.out-of-memory",
+            'Exception in thread "http-nio-8080-exec-7" java.lang.OutOfMemoryError: Java heap space',
+        ),
         ("logs.too-many-open-files", "java.io.IOException: Too many open files"),
-        ("logs.db-pool-timeout", "HikariPool-1 - Connection is not available, request timed out after 30000ms."),
+        (
+            "logs.db-pool-timeout",
+            "HikariPool-1 - Connection is not available, request timed out after 30000ms.",
+        ),
         ("logs.cache-replication-failure", "Error replicating cache com.atlassian.jira.cache to node jira-1"),
         ("logs.hazelcast-split-brain", "Hazelcast: Merging this cluster into [10.0.2.17]:5701 (split-brain)"),
         ("logs.index-corruption", "org.apache.lucene.index.CorruptIndexException: checksum failed"),
@@ -400,14 +459,18 @@ def test_log_signatures(check_id: str, line: str) -> None:
 
 
 def test_logs_are_quoted_redacted() -> None:
-    line = ev.redact_line("Cannot get a connection, pool error for postgresql://jira:s3cr3t@db:5432/jira password=hunter2")
+    line = ev.redact_line(
+        "Cannot get a connection, pool error for postgresql://jira:s3cr3t@db:5432/jira password=hunter2"
+    )
     assert "s3cr3t" not in line and "hunter2" not in line
 
 
 def test_source_errors_are_findings() -> None:
     e = b.healthy()
-    e.source_errors = [ev.SourceError("k8s:pods", "K8sForbidden: pods is forbidden"),
-                       ev.SourceError("aws:cloudwatch", "AwsThrottled: Rate exceeded")]
+    e.source_errors = [
+        ev.SourceError("k8s:pods", "K8sForbidden: pods is forbidden"),
+        ev.SourceError("aws:cloudwatch", "AwsThrottled: Rate exceeded"),
+    ]
     found = {f.subject: f for f in run(e, "collect.source-failed")}
     assert found["source/k8s:pods"].severity == Severity.ERROR
     assert found["source/aws:cloudwatch"].severity == Severity.WARNING

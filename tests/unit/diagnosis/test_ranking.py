@@ -45,8 +45,12 @@ def test_node_lost_explains_the_downstream_symptoms() -> None:
     top = d.most_likely
     assert top is not None
     explained = {d_f.check for d_f in d.findings if top.key in d_f.explained_by}
-    assert {"product.cluster-node-missing", "k8s.pdb-blocking", "k8s.statefulset-degraded",
-            "collect.source-failed"} <= explained
+    assert {
+        "product.cluster-node-missing",
+        "k8s.pdb-blocking",
+        "k8s.statefulset-degraded",
+        "collect.source-failed",
+    } <= explained
     assert "explains" in top.reasoning
 
 
@@ -113,7 +117,7 @@ def test_mutual_explanation_keeps_the_stronger_prior() -> None:
 
 def test_ranked_order_puts_causes_then_severity() -> None:
     d = diagnosis.analyse(b.node_lost(b.healthy()))
-    rest = d.findings[len(d.causes):]
+    rest = d.findings[len(d.causes) :]
     severities = [f.severity for f in rest]
     assert severities == sorted(severities, reverse=True)
     assert all(f.impact >= f.severity for f in d.findings)
