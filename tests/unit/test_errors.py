@@ -55,7 +55,11 @@ def test_combined_classes_are_reused() -> None:
 
 def test_parameter_error_names_source_key_allowed_and_suggestion() -> None:
     err = errors.ParameterError(
-        "unknown key", source="parameters/prod.yaml", key="stack.prodcuts", allowed="x, y", suggestion="stack.products"
+        "unknown key",
+        source="parameters/prod.yaml",
+        key="stack.prodcuts",
+        allowed="x, y",
+        suggestion="stack.products",
     )
     text = str(err)
     for part in ("parameters/prod.yaml", "stack.prodcuts", "allowed: x, y", "did you mean 'stack.products'"):
