@@ -20,6 +20,7 @@ import pwd
 import shutil
 import socket
 import subprocess
+import tempfile
 import threading
 from dataclasses import dataclass
 
@@ -98,18 +99,35 @@ class PostgresServer:
         self.base_dir = pathlib.Path(self.base_dir)
         self._lock = threading.Lock()
         self._running = False
+        self._root = self.base_dir
+        self._own_root = False
+
+    def _pick_root(self) -> None:
+        """As root, use ``base_dir`` only if the ``postgres`` user can reach it; else a private temp dir.
+
+        Parent directories' permissions are never loosened.
+        """
+        self.base_dir.mkdir(parents=True, exist_ok=True)
+        if os.geteuid() != 0:
+            return
+        for parent in self.base_dir.resolve().parents:
+            if not (parent.stat().st_mode & 0o001):
+                self._root = pathlib.Path(tempfile.mkdtemp(prefix="atlbook-pg-"))
+                self._own_root = True
+                (self.base_dir / "postgres-location").write_text(str(self._root))
+                return
 
     # --- paths ------------------------------------------------------------------------------------
 
     @property
     def data_dir(self) -> pathlib.Path:
         """The cluster's data directory."""
-        return self.base_dir / "data"
+        return self._root / "data"
 
     @property
     def socket_dir(self) -> pathlib.Path:
         """Directory of the unix socket (trust auth for the superuser only)."""
-        return self.base_dir / "run"
+        return self._root / "run"
 
     @property
     def running(self) -> bool:
@@ -149,8 +167,8 @@ class PostgresServer:
                         "running as root needs the unprivileged 'postgres' user "
                         "(created by the Debian package postgresql)"
                     ) from e
-            self.base_dir.mkdir(parents=True, exist_ok=True)
-            self._chown(self.base_dir)
+            self._pick_root()
+            self._chown(self._root)
             for d in (self.socket_dir,):
                 d.mkdir(exist_ok=True)
                 self._chown(d)
@@ -174,7 +192,7 @@ class PostgresServer:
                 )
             if self.port == 0:
                 self.port = free_port(self.host)
-            log = self.base_dir / "postgres.log"
+            log = self._root / "postgres.log"
             if not log.exists():
                 log.touch()
             self._chown(log)
@@ -227,6 +245,8 @@ class PostgresServer:
     def cleanup(self) -> None:
         """Stop the server and delete ``base_dir``."""
         self.stop()
+        if self._own_root:
+            shutil.rmtree(self._root, ignore_errors=True)
         shutil.rmtree(self.base_dir, ignore_errors=True)
 
     # --- connections ------------------------------------------------------------------------------

@@ -219,6 +219,8 @@ class Sandbox:
             self.aws.stop()
         if self.postgres is not None:
             self.postgres.stop()
+            if self.postgres._own_root:  # noqa: SLF001 - a private temp dir outside state_dir
+                self.postgres.cleanup()
         self.control = self.feeder = self.ingress = None
         self.kube = None
         state = self.state_dir / "state.json"
