@@ -766,6 +766,7 @@ _FRIENDLY: dict[str, str] = {
     "string_too_short": "must not be empty",
     "string_pattern_mismatch": "does not have the expected format",
     "frozen_instance": "cannot be changed",
+    "invalid_key": "keys must be text",
 }
 
 
@@ -861,7 +862,8 @@ def _translate(exc: ValidationError, document: Any, source_of: Callable[[str], s
         else:
             description = _allowed(kind, ctx, path)
             message += f" ({description})" if description else ""
-    show = found and not secret and kind not in ("extra_forbidden", "missing") and not isinstance(value, dict)
+    show = found and not secret and kind not in ("extra_forbidden", "missing", "invalid_key")
+    show = show and not isinstance(value, dict)
     if show and str(value) not in message:
         message += f", got {_show(value)}"
     more = len(problems) - 1

@@ -188,7 +188,7 @@ def _check(fn: Any) -> Any:
         if isinstance(value, int | float):
             value = repr(value) if isinstance(value, float) else str(value)
         if not isinstance(value, str):
-            raise ValueError("expected a quantity string such as '2Gi'")
+            raise ValueError("expected a quantity such as '2', '500m' or '2Gi'")
         fn(value)
         return value
 

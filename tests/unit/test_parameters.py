@@ -543,6 +543,16 @@ def test_shipped_parameters_files_validate(path: Path) -> None:
     assert resolved.stack == spec
 
 
+def runbook_options() -> set[str]:
+    """Option names declared in the parameters cell of any runbook (papermill's inspection)."""
+    import papermill
+
+    options: set[str] = set()
+    for notebook in sorted((ROOT / "notebooks").glob("[0-9]*.ipynb")):
+        options |= set(papermill.inspect_notebook(str(notebook)))
+    return options
+
+
 def document_keys(node: Any, prefix: str, schema: set[str]) -> set[str]:
     """Dotted keys of a document; list items add no index; free-form mappings (tags, labels) stop."""
     keys: set[str] = set()
@@ -562,7 +572,7 @@ def document_keys(node: Any, prefix: str, schema: set[str]) -> set[str]:
 def test_every_key_in_parameters_files_is_known_to_the_schema(path: Path) -> None:
     schema = parameters.schema_keys()
     document = yaml.safe_load(path.read_text())
-    assert set(document) <= {"stack", *KNOWN}
+    assert set(document) <= {"stack", *runbook_options()}
     unknown = document_keys(document["stack"], "", schema) - schema
     assert not unknown
 
