@@ -26,7 +26,7 @@ _PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
         ),
         r"\1" + MASK,
     ),
-    (re.compile(r"(?i)\b((?:password|passwd|token|secret)=)[^&\s;]+"), r"\1" + MASK),
+    (re.compile(r"(?i)((?:password|passwd|token|secret)=)[^&\s;]+"), r"\1" + MASK),
 )
 
 

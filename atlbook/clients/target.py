@@ -18,6 +18,7 @@ that is not running), a missing kubeconfig file, a context not in it, an AWS pro
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 import pathlib
 from collections.abc import Mapping
@@ -78,7 +79,8 @@ class ResolvedTarget:
     sandbox_dir: pathlib.Path | None = None
     """The sandbox directory when ``name == "sandbox"``."""
     pid: int | None = None
-    """PID of the sandbox process if it wrote one (checked by :func:`check_target`)."""
+    """PID of the sandbox process if it wrote one — ``pid`` in target.yaml or state.json, or a ``pid``
+    file (checked by :func:`check_target`)."""
 
     def to_dict(self) -> dict[str, Any]:
         """A record-safe description (no credentials)."""
@@ -172,6 +174,16 @@ def _from_fields(name: str, raw: Any, base: pathlib.Path | None, **extra: Any) -
 
 def _read_pid(sandbox_dir: pathlib.Path, doc: Mapping[str, Any]) -> int | None:
     raw = doc.get("pid")
+    state_file = sandbox_dir / "state.json"
+    if raw is None and state_file.is_file():
+        try:
+            state = json.loads(state_file.read_text())
+        except (OSError, ValueError):
+            state = {}
+        if isinstance(state, Mapping):
+            if state.get("running") is False:
+                raise errors.TargetError(SANDBOX_NOT_UP.format(why=f"{state_file} says it was stopped"))
+            raw = state.get("pid")
     if raw is None:
         for fname in _PID_FILES:
             path = sandbox_dir / fname

@@ -2,6 +2,14 @@
 
 A :class:`ProductClient` talks to one product through a *transport*:
 
+Admin credentials: with :class:`BaseUrl` they travel as HTTP basic auth. Through the API server
+(:class:`PodProxy`, :class:`ServiceProxy`) the ``Authorization`` header cannot reach the product — the
+API server authenticates with it and then strips it — so they travel as Atlassian's legacy
+``os_username``/``os_password`` query parameters. Caution on a real cluster: query strings land in the
+API server's audit log; prefer :class:`BaseUrl` for authenticated calls there, or a product version
+that still honours these parameters.
+
+
 - :class:`PodProxy` — one node, through the Kubernetes API server's pod proxy
   (``/api/v1/namespaces/{ns}/pods/{pod}:{port}/proxy/{path}``), so each node can be asked directly
   from an operator laptop;
@@ -72,12 +80,16 @@ class Transport(Protocol):
     """How a :class:`ProductClient` sends one request; returns the product's answer, any status."""
 
     description: str
+    credentials: Literal["header", "query"]
+    """How admin credentials travel: an ``Authorization`` header, or the ``os_username``/``os_password``
+    query parameters (through the API server, which consumes the ``Authorization`` header)."""
 
     def request(
         self,
         method: str,
         path: str,
         *,
+        query: Mapping[str, str] | None = None,
         headers: Mapping[str, str] | None = None,
         body: Any = None,
         idempotent: bool | None = None,
@@ -99,12 +111,14 @@ class PodProxy:
         self.port = port
         self.context_path = context_path.rstrip("/")
         self.description = f"pod {namespace}/{pod}:{port}"
+        self.credentials: Literal["header", "query"] = "query"
 
     def request(
         self,
         method: str,
         path: str,
         *,
+        query: Mapping[str, str] | None = None,
         headers: Mapping[str, str] | None = None,
         body: Any = None,
         idempotent: bool | None = None,
@@ -118,6 +132,7 @@ class PodProxy:
             self.pod,
             self.port,
             self.context_path + path,
+            query=query,
             headers=headers,
             body=body,
             idempotent=idempotent,
@@ -140,6 +155,7 @@ class ServiceProxy(PodProxy):
         method: str,
         path: str,
         *,
+        query: Mapping[str, str] | None = None,
         headers: Mapping[str, str] | None = None,
         body: Any = None,
         idempotent: bool | None = None,
@@ -153,6 +169,7 @@ class ServiceProxy(PodProxy):
             self.pod,
             self.port,
             self.context_path + path,
+            query=query,
             headers=headers,
             body=body,
             idempotent=idempotent,
@@ -170,12 +187,14 @@ class BaseUrl:
     ) -> None:
         self.http = http.HttpClient(base_url, verify=verify, policy=policy)
         self.description = base_url
+        self.credentials: Literal["header", "query"] = "header"
 
     def request(
         self,
         method: str,
         path: str,
         *,
+        query: Mapping[str, str] | None = None,
         headers: Mapping[str, str] | None = None,
         body: Any = None,
         idempotent: bool | None = None,
@@ -183,7 +202,13 @@ class BaseUrl:
     ) -> HttpResponse:
         """See :meth:`atlbook.clients.http.HttpClient.request`."""
         return self.http.request(
-            method, path, headers=headers, body=body, idempotent=idempotent, retry_statuses=retry_statuses
+            method,
+            path,
+            query=query,
+            headers=headers,
+            body=body,
+            idempotent=idempotent,
+            retry_statuses=retry_statuses,
         )
 
 
@@ -196,6 +221,11 @@ class BasicAuth:
 
     username: str
     password: str = dataclasses.field(repr=False)
+
+    def query(self) -> dict[str, str]:
+        """``os_username``/``os_password`` query parameters (the password is registered for redaction)."""
+        secrets.register(self.password)
+        return {"os_username": self.username, "os_password": self.password}
 
     def headers(self) -> dict[str, str]:
         """The ``Authorization`` header (its token is registered for redaction)."""
@@ -530,12 +560,18 @@ class ProductClient:
 
     # --- plumbing ---
 
-    def _headers(self) -> dict[str, str]:
-        return self.auth.headers() if self.auth else {}
+    def _auth(self) -> tuple[dict[str, str], dict[str, str]]:
+        """(headers, query) carrying the admin credentials the way the transport needs."""
+        if self.auth is None:
+            return {}, {}
+        if getattr(self.transport, "credentials", "header") == "query":
+            return {}, self.auth.query()
+        return self.auth.headers(), {}
 
     def _get(self, path: str, *, expect: tuple[int, ...] = (200,)) -> tuple[HttpResponse, Any]:
         operation = f"GET {path}"
-        resp = self.transport.request("GET", path, headers=self._headers())
+        headers, query = self._auth()
+        resp = self.transport.request("GET", path, query=query, headers=headers)
         if resp.status not in expect:
             hint = ""
             if resp.status == 405 and path == self.info.cluster_nodes_path:
@@ -544,8 +580,13 @@ class ProductClient:
         return resp, _json(resp, operation, self.product)
 
     def _post(self, path: str) -> HttpResponse:
+        headers, query = self._auth()
         return self.transport.request(
-            "POST", path, headers={**self._headers(), "X-Atlassian-Token": "no-check"}, idempotent=False
+            "POST",
+            path,
+            query=query,
+            headers={**headers, "X-Atlassian-Token": "no-check"},
+            idempotent=False,
         )
 
     # --- health and nodes ---

@@ -171,3 +171,26 @@ def test_bad_targets_are_refused_with_a_fix(
 def test_target_error_is_a_config_error() -> None:
     with pytest.raises(errors.ConfigError):
         tgt.resolve_target(None)
+
+
+@pytest.mark.parametrize(
+    "state, expected",
+    [
+        ({"running": True, "pid": 999999999}, "stale pid 999999999"),
+        ({"running": False, "pid": 1}, "says it was stopped"),
+    ],
+    ids=["state-json-stale-pid", "state-json-stopped"],
+)
+def test_sandbox_state_json(sandbox: pathlib.Path, state: dict[str, object], expected: str) -> None:
+    import json
+
+    (sandbox / "state.json").write_text(json.dumps(state))
+    with pytest.raises(errors.TargetError, match=expected):
+        tgt.check_target("sandbox", start=sandbox, environ={})
+
+
+def test_sandbox_state_json_live_pid(sandbox: pathlib.Path) -> None:
+    import json
+
+    (sandbox / "state.json").write_text(json.dumps({"running": True, "pid": os.getpid()}))
+    assert tgt.check_target("sandbox", start=sandbox, environ={}).pid == os.getpid()

@@ -110,21 +110,27 @@ class FakeTransport:
 
     description = "fake"
 
-    def __init__(self, routes: Mapping[tuple[str, str], HttpResponse | list[HttpResponse]]) -> None:
+    def __init__(
+        self, routes: Mapping[tuple[str, str], HttpResponse | list[HttpResponse]], credentials: str = "header"
+    ) -> None:
         self.routes = {k: (v if isinstance(v, list) else [v]) for k, v in routes.items()}
         self.calls: list[tuple[str, str, dict[str, str]]] = []
+        self.queries: list[dict[str, str]] = []
+        self.credentials = credentials
 
     def request(
         self,
         method: str,
         path: str,
         *,
+        query: Mapping[str, str] | None = None,
         headers: Mapping[str, str] | None = None,
         body: Any = None,
         idempotent: bool | None = None,
         retry_statuses: tuple[int, ...] = (),
     ) -> HttpResponse:
         self.calls.append((method, path, dict(headers or {})))
+        self.queries.append(dict(query or {}))
         answers = self.routes.get((method, path))
         if not answers:
             return resp(404, {"message": f"Not found: {path}"})
@@ -169,6 +175,13 @@ def test_jira_cluster_nodes() -> None:
     assert nodes[0] == pc.ClusterNode("jira-0", "ACTIVE", True, "9.12.1", "100012", "10.0.1.5")
     assert nodes[0].active and not nodes[1].active and nodes[1].state == "OFFLINE"
     assert t.calls[0][2]["Authorization"].startswith("Basic ")
+
+
+def test_credentials_in_query_through_the_api_server() -> None:
+    t = FakeTransport({("GET", "/rest/api/2/cluster/nodes"): resp(200, JIRA_NODES)}, credentials="query")
+    pc.ProductClient(t, "jira", AUTH).cluster_nodes()
+    assert "Authorization" not in t.calls[0][2]
+    assert t.queries[0] == {"os_username": "admin", "os_password": "adm1n-pass-word"}
 
 
 def test_jira_not_clustered() -> None:
