@@ -20,6 +20,8 @@ __all__ = [
     "by_kind",
     "find",
     "group_versions",
+    "openapi_v3_document",
+    "openapi_v3_index",
     "version_info",
 ]
 
@@ -228,6 +230,39 @@ def api_resource_list(group: str, version: str) -> dict[str, Any] | None:
         return None
     gv = f"{group}/{version}" if group else version
     return {"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": gv, "resources": items}
+
+
+def openapi_v3_index() -> dict[str, Any]:
+    """The ``/openapi/v3`` index: one document per group version (kubectl's field-validation probe)."""
+    paths: dict[str, Any] = {"api/v1": {"serverRelativeURL": "/openapi/v3/api/v1?hash=sandbox"}}
+    for g, versions in group_versions().items():
+        for v in versions:
+            paths[f"apis/{g}/{v}"] = {"serverRelativeURL": f"/openapi/v3/apis/{g}/{v}?hash=sandbox"}
+    return {"paths": paths}
+
+
+def openapi_v3_document(group: str, version: str) -> dict[str, Any] | None:
+    """A minimal OpenAPI v3 document of a group version: PATCH operations tagged with their GVK and the
+    ``fieldValidation`` query parameter, so kubectl validates server-side instead of downloading schemas.
+    ``None`` when the group version is not served."""
+    paths: dict[str, Any] = {}
+    for r in RESOURCES:
+        if r.group != group or r.version != version or "patch" not in r.verbs:
+            continue
+        prefix = f"/apis/{group}/{version}" if group else f"/api/{version}"
+        path = f"{prefix}/namespaces/{{namespace}}/{r.plural}/{{name}}" if r.namespaced else f"{prefix}/{r.plural}/{{name}}"
+        paths[path] = {"patch": {
+            "operationId": f"patch{r.kind}",
+            "x-kubernetes-group-version-kind": {"group": group, "version": version, "kind": r.kind},
+            "x-kubernetes-action": "patch",
+            "parameters": [{"name": "fieldValidation", "in": "query", "schema": {"type": "string", "uniqueItems": True}},
+                           {"name": "fieldManager", "in": "query", "schema": {"type": "string", "uniqueItems": True}}],
+            "responses": {"200": {"description": "OK"}},
+        }}
+    if not paths:
+        return None
+    return {"openapi": "3.0.0", "info": {"title": "Kubernetes", "version": "v1.32.0"}, "paths": paths,
+            "components": {"schemas": {}}}
 
 
 def version_info() -> dict[str, str]:

@@ -261,6 +261,17 @@ class Handler(BaseHTTPRequestHandler):
         if head in ("healthz", "livez", "readyz"):
             self._send(200, b"ok", "text/plain; charset=utf-8")
             return
+        if head == "openapi" and parts[1:2] == ["v3"]:
+            if len(parts) == 2:
+                self._send_json(200, res.openapi_v3_index())
+                return
+            gv = parts[2:]
+            doc = (res.openapi_v3_document("", gv[1]) if gv[:1] == ["api"] and len(gv) == 2 else
+                   res.openapi_v3_document(gv[1], gv[2]) if gv[:1] == ["apis"] and len(gv) == 3 else None)
+            if doc is None:
+                raise NotFound("the server could not find the requested resource", {})
+            self._send_json(200, doc)
+            return
         if head == "sandbox-api" and parts[1:] == ["reset"] and method == "POST":
             emu.reset()
             self._send_json(200, {"status": "ok"})
