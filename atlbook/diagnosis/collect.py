@@ -24,13 +24,12 @@ Nothing here creates, patches or deletes, and the retry policy is short (two att
 
 Adapters noted: ``atlbook.clients.k8s`` has no pod-log helper yet, so :func:`_read_log` calls
 ``CoreV1Api.read_namespaced_pod_log`` on the bundle's ApiClient under ``k8s.guard`` (error translation);
-``atlbook.products`` had not landed, so :class:`_ProductProbe` speaks the REST paths of
-``reference/atlassian-dc.md`` §8 itself.
+product REST goes through :class:`atlbook.products.client.ProductClient` over a pod-proxy transport
+with the diagnosis' short retry policy.
 """
 
 from __future__ import annotations
 
-import base64
 import concurrent.futures
 import datetime as dt
 import threading
@@ -38,7 +37,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from atlbook import errors
 from atlbook.clients import aws as aws_mod
@@ -46,6 +45,8 @@ from atlbook.clients import db as db_mod
 from atlbook.clients import k8s, retry
 from atlbook.diagnosis import evidence as ev
 from atlbook.diagnosis.scope import Scope
+from atlbook.products import catalogue
+from atlbook.products import client as pclient
 
 __all__ = [
     "HTTP_PORTS",
@@ -193,139 +194,81 @@ def pods_in_trouble(evidence: ev.Evidence) -> list[ev.Pod]:
 # --- products -----------------------------------------------------------------------------------------
 
 
+class _Shim:
+    """What :class:`~atlbook.products.client.PodProxy` reads of a bundle: the ApiClient and a policy."""
+
+    def __init__(self, clients: Any, policy: retry.RetryPolicy) -> None:
+        self.k8s = clients.k8s
+        self.policy = policy
+
+
 class _ProductProbe:
-    """The product REST calls a diagnosis makes, through the pod proxy (private adapter)."""
+    """The product REST calls a diagnosis makes, through the pod proxy (``atlbook.products.client``)."""
 
     def __init__(
         self,
         clients: Any,
-        namespace: str,
+        spec: Any,
         calls: CallCounter,
         opts: CollectOptions,
-        auth: Mapping[str, str | None],
+        auth: Mapping[str, pclient.BasicAuth | None],
     ) -> None:
-        self.clients = clients
-        self.namespace = namespace
+        self.shim = _Shim(clients, opts.policy)
+        self.spec = spec
         self.calls = calls
-        self.opts = opts
         self.auth = auth
 
-    def get(self, product: str, pod: str, path: str, *, admin: bool = False) -> tuple[int, Any]:
-        self.calls.add(f"product:{path.split('?')[0]}")
-        headers = {}
-        header = self.auth.get(product) if admin else None
-        if header:
-            headers["Authorization"] = header
-        resp = k8s.proxy_get(
-            self.clients.k8s,
-            self.namespace,
-            pod,
-            HTTP_PORTS[product],
-            path,
-            headers=headers or None,
-            policy=self.opts.policy,
+    def client(self, product: str, namespace: str, pod: str) -> pclient.ProductClient:
+        pspec = getattr(getattr(self.spec, "products", None), product, None)
+        context = str(getattr(pspec, "context_path", "") or "")
+        port = catalogue.get(product).http_port
+        transport = pclient.PodProxy(cast(Any, self.shim), namespace, pod, port, context_path=context)
+        return pclient.ProductClient(transport, product, self.auth.get(product))
+
+    def status(self, product: str, namespace: str, pod: str) -> ev.ProductNode:
+        self.calls.add("product:/status")
+        answer = self.client(product, namespace, pod).status()
+        return ev.ProductNode(pod=pod, product=product, http_status=answer.http_status, state=answer.state)
+
+    def cluster(self, product: str, namespace: str, pod: str, node: ev.ProductNode, sink: _Sink) -> None:
+        api = self.client(product, namespace, pod)
+        self.calls.add("product:cluster nodes")
+        nodes = sink.guard(f"product:{pod}:cluster-nodes", api.cluster_nodes)
+        if nodes is not None:
+            node.cluster_nodes = [ev.ClusterNodeView(n.node_id, n.state, n.alive, n.version) for n in nodes]
+        self.calls.add("product:zdu state")
+        zdu = sink.guard(f"product:{pod}:zdu", api.zdu_state)
+        if zdu is not None:
+            node.zdu_state = zdu.state
+
+    def index(self, namespace: str, pod: str, node: ev.ProductNode, sink: _Sink) -> None:
+        self.calls.add("product:index summary")
+        summary = sink.guard(
+            f"product:{pod}:index-summary", self.client("jira", namespace, pod).index_summary
         )
-        try:
-            body = resp.json()
-        except ValueError:
-            body = None
-        return resp.status, body
-
-    def status(self, product: str, pod: str) -> ev.ProductNode:
-        node = ev.ProductNode(pod=pod, product=product)
-        status, body = self.get(product, pod, "/status")
-        node.http_status = status
-        if isinstance(body, Mapping) and body.get("state"):
-            node.state = str(body["state"])
-        else:
-            node.error = f"HTTP {status} without a state"
-        return node
-
-    def cluster(self, product: str, pod: str, node: ev.ProductNode, sink: _Sink) -> None:
-        src = f"product:{pod}"
-        if product == "jira":
-            got = sink.guard(
-                f"{src}:cluster/nodes",
-                lambda: self.get(product, pod, "/rest/api/2/cluster/nodes", admin=True),
+        if summary is not None:
+            node.index = ev.IndexSummary(
+                node_id=summary.node_id or pod,
+                readable=summary.readable,
+                count_in_database=summary.count_in_database,
+                count_in_index=summary.count_in_index,
+                queue_sizes=dict(summary.queue_sizes),
             )
-            if got and got[0] == 200 and isinstance(got[1], list):
-                node.cluster_nodes = [
-                    ev.ClusterNodeView(
-                        str(n.get("nodeId")),
-                        str(n.get("state", "")),
-                        bool(n.get("alive", True)),
-                        n.get("nodeVersion"),
-                    )
-                    for n in got[1]
-                    if isinstance(n, Mapping)
-                ]
-            elif got:
-                sink.add(f"{src}:cluster/nodes", f"HTTP {got[0]}")
-            zdu = sink.guard(
-                f"{src}:zdu", lambda: self.get(product, pod, "/rest/api/2/cluster/zdu/state", admin=True)
-            )
-            if zdu and zdu[0] == 200 and isinstance(zdu[1], Mapping):
-                node.zdu_state = zdu[1].get("state")
-            elif zdu:
-                sink.add(f"{src}:zdu", f"HTTP {zdu[0]}")
-            return
-        got = sink.guard(f"{src}:zdu", lambda: self.get(product, pod, "/rest/zdu/cluster", admin=True))
-        if got and got[0] == 200 and isinstance(got[1], Mapping):
-            node.zdu_state = got[1].get("state")
-            node.cluster_nodes = [
-                ev.ClusterNodeView(
-                    str(n.get("id") or n.get("name")),
-                    str(n.get("state", "ACTIVE")),
-                    str(n.get("state", "ACTIVE")) not in ("OFFLINE", "ERROR"),
-                    n.get("version"),
-                )
-                for n in got[1].get("nodes") or []
-                if isinstance(n, Mapping)
-            ]
-        elif got:
-            sink.add(f"{src}:zdu", f"HTTP {got[0]}")
-
-    def index(self, pod: str, node: ev.ProductNode, sink: _Sink) -> None:
-        got = sink.guard(
-            f"product:{pod}:index/summary",
-            lambda: self.get("jira", pod, "/rest/api/2/index/summary", admin=True),
-        )
-        if not got:
-            return
-        status, body = got
-        if status != 200 or not isinstance(body, Mapping):
-            sink.add(f"product:{pod}:index/summary", f"HTTP {status}")
-            return
-        issue = body.get("issueIndex") or {}
-        queues = body.get("replicationQueues") or {}
-        node.index = ev.IndexSummary(
-            node_id=str(body.get("nodeId") or pod),
-            readable=bool(issue.get("indexReadable", True)),
-            count_in_database=issue.get("countInDatabase"),
-            count_in_index=issue.get("countInIndex"),
-            queue_sizes={
-                str(k): int((v or {}).get("queueSize") or 0)
-                for k, v in queues.items()
-                if isinstance(v, Mapping)
-            },
-        )
 
 
-def _admin_headers(clients: Any, spec: Any, sink: _Sink) -> dict[str, str | None]:
-    out: dict[str, str | None] = {}
+def _admin_auth(clients: Any, spec: Any, sink: _Sink) -> dict[str, pclient.BasicAuth | None]:
+    out: dict[str, pclient.BasicAuth | None] = {}
     for product in ev.PRODUCTS:
-        pspec = getattr(spec.products, product, None) if spec is not None else None
+        pspec = getattr(getattr(spec, "products", None), product, None)
         admin = getattr(pspec, "admin", None)
-        if admin is None:
+        if admin is None or not getattr(pspec, "enabled", True):
             out[product] = None
             continue
 
-        def header(a: Any = admin) -> str:
-            user = a.username if isinstance(a.username, str) else clients.resolve_secret(a.username)
-            password = clients.resolve_secret(a.password)
-            return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
+        def resolve(a: Any = admin) -> pclient.BasicAuth:
+            return pclient.auth_from_spec(a, clients)
 
-        out[product] = sink.guard(f"secret:{product}-admin", header)
+        out[product] = sink.guard(f"secret:{product}-admin", resolve)
     return out
 
 
@@ -656,7 +599,7 @@ def collect(clients: Any, spec: Any, scope: Scope, *, options: CollectOptions | 
         aws_future = pool.submit(
             sink.guard, "aws", lambda: _collect_aws(clients, spec, scope.window, out, calls, opts, sink)
         )
-        admin_future = pool.submit(_admin_headers, clients, spec, sink)
+        admin_future = pool.submit(_admin_auth, clients, spec, sink)
         lists: dict[tuple[str, str | None], concurrent.futures.Future[list[dict[str, Any]] | None]] = {}
         lists[("Node", None)] = pool.submit(
             sink.guard, "k8s:nodes", lambda: _list(clients, "Node", None, calls, opts)
@@ -680,7 +623,7 @@ def collect(clients: Any, spec: Any, scope: Scope, *, options: CollectOptions | 
                 if kind == "Pod":
                     pod_ns.update({p.name: where or "" for p in parsed})
         admin = admin_future.result() or {}
-        _probe_products(clients, out, pod_ns, admin, calls, opts, sink, pool)
+        _probe_products(clients, spec, out, pod_ns, admin, calls, opts, sink, pool)
         db_future = pool.submit(_collect_db, clients, spec, out, calls, opts, sink)
         _read_logs(clients, out, pod_ns, calls, opts, sink, pool)
         db_future.result()
@@ -695,9 +638,10 @@ def collect(clients: Any, spec: Any, scope: Scope, *, options: CollectOptions | 
 
 def _probe_products(
     clients: Any,
+    spec: Any,
     out: ev.Evidence,
     pod_ns: Mapping[str, str],
-    admin: Mapping[str, str | None],
+    admin: Mapping[str, pclient.BasicAuth | None],
     calls: CallCounter,
     opts: CollectOptions,
     sink: _Sink,
@@ -708,38 +652,37 @@ def _probe_products(
         skipped = targets[opts.max_product_nodes :]
         sink.add("product:probe", f"{len(skipped)} product pods not probed (limit {opts.max_product_nodes})")
         targets = targets[: opts.max_product_nodes]
-    probes = {ns: _ProductProbe(clients, ns, calls, opts, admin) for ns in set(pod_ns.values())}
+    probe = _ProductProbe(clients, spec, calls, opts, admin)
 
     def status(pod: ev.Pod) -> ev.ProductNode | None:
-        probe = probes[pod_ns[pod.name]]
-        return sink.guard(f"product:{pod.name}:/status", lambda: probe.status(str(pod.product), pod.name))
+        ns = pod_ns.get(pod.name, pod.namespace)
+        return sink.guard(f"product:{pod.name}:/status", lambda: probe.status(str(pod.product), ns, pod.name))
 
-    results = dict(zip([p.name for p in targets], pool.map(status, targets), strict=True))
-    for name, node in results.items():
+    for node in pool.map(status, targets):
         if node is not None:
-            out.product_nodes[name] = node
+            out.product_nodes[node.pod] = node
     follow_ups = []
     asked: set[str] = set()
     for pod in targets:
         node = out.product_nodes.get(pod.name)
         if node is None or node.state != "RUNNING" or pod.product is None:
             continue
-        probe = probes[pod_ns[pod.name]]
+        ns = pod_ns.get(pod.name, pod.namespace)
         if pod.product not in asked:
             asked.add(pod.product)
-            follow_ups.append(pool.submit(probe.cluster, pod.product, pod.name, node, sink))
+            follow_ups.append(pool.submit(probe.cluster, pod.product, ns, pod.name, node, sink))
         if pod.product == "jira":
-            follow_ups.append(pool.submit(probe.index, pod.name, node, sink))
+            follow_ups.append(pool.submit(probe.index, ns, pod.name, node, sink))
     for future in follow_ups:
         future.result()
-    for pod in targets:
-        node = out.product_nodes.get(pod.name)
-        if node is None:
-            continue
-        for other in out.product_nodes.values():
-            for entry in other.cluster_nodes or []:
-                if entry.node_id == pod.name and entry.version:
-                    node.version = entry.version
+    versions = {
+        entry.node_id: entry.version
+        for other in out.product_nodes.values()
+        for entry in other.cluster_nodes or []
+        if entry.version
+    }
+    for name, node in out.product_nodes.items():
+        node.version = versions.get(name, node.version)
 
 
 def _read_logs(
