@@ -9,7 +9,8 @@ The order of a run, and why:
    any kernel starts, so bad input costs nothing and changes nothing (CLI exit code 2).
 3. **Execute** with papermill's nbclient engine, wrapped (engine ``atlbook``) to: start the kernel
    from this interpreter in the notebooks directory with ``ATLBOOK_HEADLESS=1``,
-   ``ATLBOOK_SANDBOX_DIR`` (when found) and ``ATLBOOK_SECRETS_FILE``; hook
+   ``ATLBOOK_SECRETS_FILE`` and, for a sandbox target, ``ATLBOOK_SANDBOX_DIR`` plus the variables of
+   ``<sandbox dir>/env`` the operator has not set (:func:`kernel_environment`); hook
    ``atlbook.clients.secrets`` → :func:`atlbook.records.redaction.register_secret` inside the kernel
    (``IPKernelApp.exec_lines``, so no cell is added); report progress per cell on stderr — a bar on a
    terminal, one line per cell otherwise (CI logs stay readable). Kernel output is never streamed to
@@ -51,6 +52,7 @@ __all__ = [
     "Runbook",
     "declared_defaults",
     "find_runbook",
+    "kernel_environment",
     "kernel_setup",
     "list_runbooks",
     "notebooks_dir",
@@ -171,20 +173,60 @@ def kernel_setup() -> None:
     secrets.add_listener(redaction.register_secret)
 
 
-def _check_target(target: Any, start: Path) -> None:
-    """Call ``atlbook.clients`` check_target if the clients layer provides it (files only)."""
+def _check_target(target: Any, start: Path) -> Any:
+    """Call ``atlbook.clients`` check_target if the clients layer provides it (files only).
+
+    Returns the resolved target (or ``None`` when there is no check to call).
+    """
     try:
         from atlbook import clients
     except ImportError:
-        return
+        return None
     check = getattr(clients, "check_target", None)
     if check is None:
         try:
             from atlbook.clients import target as target_mod
         except ImportError:
-            return
+            return None
         check = target_mod.check_target
-    check(target, start=start)
+    return check(target, start=start)
+
+
+def _read_env_file(path: Path) -> dict[str, str]:
+    """``KEY=VALUE`` / ``export KEY=VALUE`` lines (optionally quoted); anything else is skipped."""
+    out: dict[str, str] = {}
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except OSError:
+        return out
+    for line in lines:
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        line = line.removeprefix("export ").strip()
+        key, sep, value = line.partition("=")
+        if not sep or not key.replace("_", "").isalnum():
+            continue
+        value = value.strip()
+        if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
+            value = value[1:-1]
+        out[key] = value
+    return out
+
+
+def kernel_environment(resolved_target: Any, base: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The environment a runbook kernel starts with: this process's, plus the sandbox's when targeted.
+
+    For a sandbox target, ``ATLBOOK_SANDBOX_DIR`` is set and the variables of ``<sandbox dir>/env``
+    (written by ``atlbook sandbox up``) are added where the operator has not set them.
+    """
+    env = dict(os.environ if base is None else base)
+    sandbox_dir = getattr(resolved_target, "sandbox_dir", None)
+    if sandbox_dir is not None:
+        env.setdefault("ATLBOOK_SANDBOX_DIR", str(sandbox_dir))
+        for key, value in _read_env_file(Path(sandbox_dir) / "env").items():
+            env.setdefault(key, value)
+    return env
 
 
 def declared_defaults(book: Runbook) -> dict[str, Any]:
@@ -362,7 +404,7 @@ def _env_references(value: Any, found: set[str]) -> None:
             _env_references(v, found)
 
 
-def _check_env_references(resolved: Any) -> None:
+def _check_env_references(resolved: Any, env: Mapping[str, str]) -> None:
     """Refuse (before any kernel) a runbook option that references an unset environment variable.
 
     Only the runbook's own options are checked: references inside the stack are resolved by the
@@ -373,7 +415,7 @@ def _check_env_references(resolved: Any) -> None:
         if key == "stack" or not isinstance(value, str) or not value.startswith("env:"):
             continue
         name = value[4:]
-        if name not in os.environ:
+        if name not in env:
             raise errors.ParameterError(
                 f"references the environment variable {name}, which is not set",
                 source=provenance.get(key, "parameters"),
@@ -428,12 +470,14 @@ def run(
     resolved = parameters_mod.resolve(
         declared_defaults(book), [Path(f) for f in files], overrides, known_options=_all_options(base)
     )
-    _check_env_references(resolved)
     stack = _stack_name(resolved)
     cwd = Path.cwd()
     stack_spec = getattr(resolved, "stack", None)
+    resolved_target = None
     if stack_spec is not None and getattr(stack_spec, "target", None) is not None:
-        _check_target(stack_spec.target, cwd)
+        resolved_target = _check_target(stack_spec.target, cwd)
+    env = kernel_environment(resolved_target)
+    _check_env_references(resolved, env)
     t_validated = time.monotonic()
     values = dict(resolved.values)
     output_root = Path(output_root).resolve()
@@ -446,7 +490,6 @@ def run(
     _register_engine()
     private = Path(tempfile.mkdtemp(prefix="atlbook-run-"))  # 0700
     side_file = private / "secrets.jsonl"
-    env = dict(os.environ)
     env.update(
         {
             redaction.SECRETS_FILE_ENV: str(side_file),
@@ -456,11 +499,6 @@ def run(
             "PYTHONUNBUFFERED": "1",
         }
     )
-    with contextlib.suppress(Exception):
-        from atlbook.clients import target as target_mod
-
-        env.setdefault("ATLBOOK_SANDBOX_DIR", str(target_mod.find_sandbox_dir(cwd)))
-
     nb = load_notebook_node(str(book.path))
     nb = papermill.parameterize.parameterize_notebook(nb, values, kernel_name=_KERNEL, language="python")
     nb = prepare_notebook_metadata(nb, str(book.path), "")
@@ -512,7 +550,7 @@ def run(
         known.update(secrets_mod.resolved_values())
     names: set[str] = set()
     _env_references(values, names)
-    known.update(os.environ[n] for n in names if n in os.environ)
+    known.update(env[n] for n in names if n in env)
     redactor = redaction.default_redactor(known)
 
     exit_code = 0 if outcome == "succeeded" else 1

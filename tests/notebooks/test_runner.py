@@ -9,8 +9,9 @@ Aspects covered:
   creates ``$IPYTHONDIR/profile_default`` when it starts; the success test shows the marker works) and
   no record written;
 - secrets sweep: distinct values planted through ``-p`` overrides (as ``env:`` references resolved in
-  the kernel), printed output (stdout/stderr, base64, URL-encoded), HTML output, recorded values, an
-  exception message and a JDBC string, then every file of the record plus the CLI's stdout/stderr is
+  the kernel, from the operator's environment and from the sandbox's ``env`` file), printed output
+  (stdout/stderr, base64, URL-encoded), HTML output, recorded values, an exception message and a JDBC
+  string, then every file of the record plus the CLI's stdout/stderr is
   searched: 0 found; ``summary.json`` counts what was masked. A literal secret in ``-p`` is refused
   without echoing it.
 """
@@ -53,7 +54,7 @@ class Workdir:
         self.path = path
         self.records = path / "records"
         self.ipython_dir = path / "ipython"
-        sandbox = path / ".atlbook" / "sandbox"
+        sandbox = self.sandbox = path / ".atlbook" / "sandbox"
         sandbox.mkdir(parents=True)
         (sandbox / "kubeconfig").write_text(KUBECONFIG)
         (sandbox / "target.yaml").write_text(
@@ -213,24 +214,17 @@ def test_sandbox_not_up_is_bad_input(work: Workdir) -> None:
 
 def test_secrets_sweep(work: Workdir) -> None:
     planted = {
-        "ATLBOOK_TEST_PW": "Sweep-Pw-7f3a!q",
-        "ATLBOOK_TEST_TOK": "sweep/Tok+9c1e=z",
-        "ATLBOOK_TEST_RAW": "SweepJdbc4d2b",
+        "ATLBOOK_TEST_PW": "Sweep-Pw-7f3a!q",  # operator's environment
+        "ATLBOOK_TEST_RAW": "SweepJdbc4d2b",  # printed inside a JDBC URL, never registered: caught by pattern
     }
-    proc = work.run(
-        "93",
-        "-p",
-        "db_password",
-        "env:ATLBOOK_TEST_PW",
-        "-p",
-        "api_token",
-        "env:ATLBOOK_TEST_TOK",
-        env=planted,
-    )
+    # the sandbox's env file (written by `atlbook sandbox up`) is the other source of env: references
+    (work.sandbox / "env").write_text("export ATLBOOK_TEST_TOK='sweep/Tok+9c1e=z'\n")
+    refs = ["-p", "db_password", "env:ATLBOOK_TEST_PW", "-p", "api_token", "env:ATLBOOK_TEST_TOK"]
+    proc = work.run("93", *refs, env=planted)
     assert proc.returncode == 1, proc.stderr  # the notebook ends by raising with both secrets in the message
     rec = _only_record(work)
 
-    needles = set(planted.values())
+    needles = {*planted.values(), "sweep/Tok+9c1e=z"}
     for value in ("Sweep-Pw-7f3a!q", "sweep/Tok+9c1e=z"):
         needles |= {
             base64.b64encode(value.encode()).decode(),
