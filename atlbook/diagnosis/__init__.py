@@ -100,6 +100,10 @@ class Diagnosis:
         """The timeline plot (matplotlib Figure)."""
         return report.timeline(self.evidence, self.findings)
 
+    def timeline_png(self) -> str:
+        """The timeline plot as a base64 PNG (for the record)."""
+        return report.figure_png(self.timeline())
+
     def summary(self) -> dict[str, Any]:
         """A JSON-friendly summary for the record."""
         top = self.most_likely

@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     import pandas
     from matplotlib.figure import Figure
 
-__all__ = ["RULES", "findings_table", "layer_sections", "rank", "timeline"]
+__all__ = ["RULES", "figure_png", "findings_table", "layer_sections", "rank", "timeline"]
 
 _POD_LOSS_SYMPTOMS = (
     "k8s.pod-pending",
@@ -320,3 +320,13 @@ def timeline(evidence: Evidence, findings: Sequence[Finding] = ()) -> Figure:
     ax_efs.set_xlabel("UTC")
     fig.suptitle(f"{evidence.namespace}: {window.start:%Y-%m-%d %H:%M} – {window.end:%H:%M} UTC", fontsize=10)
     return fig
+
+
+def figure_png(fig: Figure, *, dpi: int = 90) -> str:
+    """``fig`` as a base64 PNG string (JSON-friendly, for ``records.record``)."""
+    import base64
+    import io
+
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=dpi)
+    return base64.b64encode(buf.getvalue()).decode("ascii")

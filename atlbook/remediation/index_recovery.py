@@ -28,7 +28,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from atlbook import errors, plan
+from atlbook import errors, plan, widgets
 from atlbook.clients import k8s
 from atlbook.products import client as pclient
 
@@ -41,6 +41,7 @@ __all__ = [
     "RecoveryResult",
     "assess",
     "build_plan",
+    "confirm_and_run",
     "run",
 ]
 
@@ -401,3 +402,32 @@ def run(
         before=assessment.rows(),
         after=after.rows(),
     )
+
+
+def confirm_and_run(
+    clients: Any,
+    spec: Any,
+    recovery: plan.Plan,
+    assessment: Assessment,
+    *,
+    apply: bool,
+    options: Options | None = None,
+) -> RecoveryResult | None:
+    """The runbook's gate: with ``apply`` run now; in JupyterLab show Apply → Confirm; headless plan only.
+
+    Returns the :class:`RecoveryResult` when applied now, ``None`` otherwise (the JupyterLab button runs
+    :func:`run` on confirmation).
+    """
+    summary = {
+        "creates": recovery.counts.get("create", 0),
+        "updates": recovery.counts.get("update", 0),
+        "deletes": recovery.counts.get("delete", 0),
+        "stack": getattr(spec, "name", None),
+    }
+
+    def later() -> None:
+        run(clients, spec, recovery, assessment, options=options)
+
+    if widgets.confirm_apply(summary, apply, stack=getattr(spec, "name", None), on_confirm=later):
+        return run(clients, spec, recovery, assessment, options=options)
+    return None
