@@ -26,7 +26,13 @@ from atlbook.capacity.eks import NodeShape
 from atlbook.capacity.workload import PodSet, Workload
 from atlbook.errors import CapacityExceeded, ConfigError
 
-__all__ = ["aggregate_bound", "homogeneous_node_bound", "lp_bound", "zone_min_load"]
+__all__ = [
+    "aggregate_bound",
+    "homogeneous_node_bound",
+    "lp_bound",
+    "packing_node_bound",
+    "zone_min_load",
+]
 
 _R = ("cpu_m", "memory_mi", "pods")
 
@@ -79,6 +85,10 @@ def homogeneous_node_bound(
     if anti:
         total = max(total, max(anti) + 1)
     z = len(zones)
+    # capacity minus one node per zone must hold every EBS-pinned pod (each can only move in its zone)
+    pinned_all = [sum(_req(s)[r] * s.replicas for s in workload.sets if s.ebs) for r in range(3)]
+    if any(pinned_all):
+        total = max(total, max(math.ceil(pinned_all[r] / alloc[r]) for r in range(3)) + z)
     pinned = zone_min_load(workload, z, pinned_only=True)
     per = 1
     if any(pinned):
@@ -89,6 +99,16 @@ def homogeneous_node_bound(
             per = max(per, k + 1 if s.ebs else k)
     per_zone = {zz: per for zz in zones}
     return max(total, per * z), per_zone
+
+
+def packing_node_bound(workload: Workload, shape: NodeShape) -> int:
+    """Fewest nodes of ``shape`` that hold the requests at all (no N+1): max over resources and
+    anti-affinity set sizes."""
+    alloc = _alloc(shape)
+    load = _load(workload)
+    n = max(math.ceil(load[r] / alloc[r]) for r in range(3))
+    anti = [s.replicas for s in workload.sets if s.anti_affinity and s.replicas]
+    return max(n, max(anti, default=0), 1)
 
 
 def lp_bound(workload: Workload, shapes: Sequence[NodeShape]) -> float:

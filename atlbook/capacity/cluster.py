@@ -31,8 +31,20 @@ class Node:
 class ClusterState:
     """Mutable placement of a workload's pods on nodes, with O(1) filter checks."""
 
-    def __init__(self, workload: Workload, nodes: Sequence[Node], zones: Sequence[str]) -> None:
-        """Start empty on ``nodes``; ``zones`` lists every zone a node may be in."""
+    def __init__(
+        self,
+        workload: Workload,
+        nodes: Sequence[Node],
+        zones: Sequence[str],
+        *,
+        all_zones_are_domains: bool = False,
+    ) -> None:
+        """Start empty on ``nodes``; ``zones`` lists every zone a node may be in.
+
+        With ``all_zones_are_domains`` every zone counts as a spread domain even before it has a node
+        (a planner that will put nodes in every zone builds with this).
+        """
+        self.all_zones_are_domains = all_zones_are_domains
         self.workload = workload
         self.zones = list(zones)
         self.zone_index = {z: i for i, z in enumerate(self.zones)}
@@ -53,8 +65,15 @@ class ClusterState:
         self.zone_count = [[0] * len(self.zones) for _ in s]
         self.domain_nodes = [0] * len(self.zones)
         self._domains: list[int] = []
+        self._refresh_domains()
         for n in nodes:
             self.add_node(n)
+
+    def _refresh_domains(self) -> None:
+        if self.all_zones_are_domains:
+            self._domains = list(range(len(self.zones)))
+        else:
+            self._domains = [i for i, c in enumerate(self.domain_nodes) if c > 0]
 
     # --- nodes -----------------------------------------------------------------------------------
     def add_node(self, node: Node) -> int:
@@ -68,7 +87,7 @@ class ClusterState:
         self.schedulable.append(True)
         self.gone.append(False)
         self.domain_nodes[self.zone_index[node.zone]] += 1
-        self._domains = [i for i, c in enumerate(self.domain_nodes) if c > 0]
+        self._refresh_domains()
         return len(self.nodes) - 1
 
     def pop_node(self) -> None:
@@ -78,7 +97,7 @@ class ClusterState:
             raise ValueError("pop_node: node is not empty")
         if not self.gone[n]:
             self.domain_nodes[self.node_zone[n]] -= 1
-            self._domains = [i for i, c in enumerate(self.domain_nodes) if c > 0]
+            self._refresh_domains()
         for lst in (
             self.nodes,
             self.node_zone,
@@ -102,7 +121,7 @@ class ClusterState:
         self.gone[n] = gone
         self.schedulable[n] = not gone
         self.domain_nodes[self.node_zone[n]] += -1 if gone else 1
-        self._domains = [i for i, c in enumerate(self.domain_nodes) if c > 0]
+        self._refresh_domains()
 
     # --- pods ------------------------------------------------------------------------------------
     def fits(self, s: int, n: int, zone: int | None = None) -> bool:

@@ -16,7 +16,16 @@ from atlbook.capacity.survivability import simulate
 from atlbook.capacity.workload import Workload
 from atlbook.errors import CapacityExceeded, ConfigError
 
-__all__ = ["compact", "ffd_place", "make_survivable", "pod_order", "shape_fits_workload", "plan_for_shape"]
+__all__ = [
+    "compact",
+    "dot_place",
+    "ffd_place",
+    "make_survivable",
+    "nodes_per_zone",
+    "plan_for_shape",
+    "pod_order",
+    "shape_fits_workload",
+]
 
 
 def shape_fits_workload(workload: Workload, shape: NodeShape) -> bool:
@@ -122,6 +131,88 @@ def ffd_place(
     return state
 
 
+def dot_place(
+    workload: Workload,
+    shape: NodeShape,
+    zones: Sequence[str],
+    *,
+    nodes_per_zone: Mapping[str, int] | None = None,
+) -> ClusterState:
+    """Bin-centric dot-product packing (Panigrahy et al.): fill one node at a time with the pod whose
+    normalised (cpu, memory, slot) request has the largest dot product with the node's free capacity.
+
+    Nodes are opened in the zone with the fewest nodes that can take a remaining pod. With
+    ``nodes_per_zone`` no node beyond those counts is opened. Refuses (``CapacityExceeded``) pods left
+    over, and (``ConfigError``) pinned zones not in ``zones``.
+    """
+    zs = list(zones)
+    state = ClusterState(workload, [], zs, all_zones_are_domains=True)
+    sets = workload.sets
+    a_cpu, a_mem, a_pods = float(shape.cpu_m), float(shape.memory_mi), float(shape.pods)
+    free_left = [s.replicas - len(s.pinned_zones) for s in sets]
+    pinned_left: list[dict[int, int]] = []
+    for s in sets:
+        d: dict[int, int] = {}
+        for z in s.pinned_zones:
+            if z not in state.zone_index:
+                raise ConfigError(f"{s.name}: pinned zone {z!r} is not one of {zs}")
+            d[state.zone_index[z]] = d.get(state.zone_index[z], 0) + 1
+        pinned_left.append(d)
+    w = [(s.cpu_m / a_cpu, s.memory_mi / a_mem, 1.0 / a_pods) for s in sets]
+    active = [i for i, s in enumerate(sets) if s.replicas]
+    left = sum(s.replicas for s in sets)
+    cap = dict(nodes_per_zone) if nodes_per_zone is not None else None
+    per = {z: 0 for z in zs}
+    while left:
+        order = sorted(range(len(zs)), key=lambda i: (per[zs[i]], i))
+        progressed = False
+        for zi in order:
+            z = zs[zi]
+            if cap is not None and per[z] >= cap.get(z, 0):
+                continue
+            n = state.add_node(Node(_node_name(z, shape, per[z]), z, shape))
+            placed_here = 0
+            while True:
+                best_i, best_key = -1, None
+                fc = state.free_cpu[n] / a_cpu
+                fm = state.free_mem[n] / a_mem
+                fp = state.free_pods[n] / a_pods
+                for i in active:
+                    pin = pinned_left[i].get(zi, 0)
+                    if free_left[i] <= 0 and pin <= 0:
+                        continue
+                    if not state.fits(i, n):
+                        continue
+                    wi = w[i]
+                    key = (wi[0] * fc + wi[1] * fm + wi[2] * fp, pin > 0, -i)
+                    if best_key is None or key > best_key:
+                        best_i, best_key = i, key
+                if best_i < 0:
+                    break
+                state.place(best_i, n)
+                if pinned_left[best_i].get(zi, 0) > 0:
+                    pinned_left[best_i][zi] -= 1
+                else:
+                    free_left[best_i] -= 1
+                if free_left[best_i] <= 0 and not any(pinned_left[best_i].values()):
+                    active.remove(best_i)
+                left -= 1
+                placed_here += 1
+            if placed_here:
+                per[z] += 1
+                progressed = True
+                break
+            state.pop_node()
+        if not progressed:
+            raise CapacityExceeded(
+                f"{left} pods do not fit on {shape.name}"
+                + (f" within {dict(cap)} nodes per zone" if cap is not None else "")
+            )
+    state.all_zones_are_domains = False
+    state._refresh_domains()
+    return state
+
+
 def nodes_per_zone(state: ClusterState) -> dict[str, int]:
     """Count of (not gone) nodes per zone."""
     out = {z: 0 for z in state.zones}
@@ -172,10 +263,12 @@ def compact(
     require_zone: bool = False,
     deadline: float | None = None,
     fit: str = "first",
+    placer: str = "ffd",
 ) -> ClusterState:
     """Cluster compaction: drop one node at a time (largest zone first) while a re-placement survives.
 
-    Stops at ``deadline`` (``time.monotonic()`` value). Returns the smallest surviving state found.
+    ``placer`` is ``ffd`` or ``dot``. Stops at ``deadline`` (``time.monotonic()`` value). Returns the
+    smallest surviving state found.
     """
     shape = state.nodes[0].shape
     best = state
@@ -190,9 +283,12 @@ def compact(
             trial = dict(per)
             trial[zone] -= 1
             try:
-                cand = ffd_place(
-                    workload, shape, state.zones, nodes_per_zone=trial, open_nodes=False, fit=fit
-                )
+                if placer == "dot":
+                    cand = dot_place(workload, shape, state.zones, nodes_per_zone=trial)
+                else:
+                    cand = ffd_place(
+                        workload, shape, state.zones, nodes_per_zone=trial, open_nodes=False, fit=fit
+                    )
             except CapacityExceeded:
                 continue
             if cand.violations() or not _survives(cand, require_zone):
@@ -212,12 +308,28 @@ def plan_for_shape(
     deadline: float | None = None,
     fit: str = "first",
 ) -> ClusterState:
-    """FFD, then N+1 repair, then compaction: a survivable plan on one instance type.
+    """FFD and dot-product packing, each followed by N+1 repair and compaction; the cheaper plan wins.
 
-    Refuses (``CapacityExceeded``) a workload with a pod larger than the node.
+    The second pass is skipped once ``deadline`` has passed. Refuses (``CapacityExceeded``) a
+    workload with a pod larger than the node.
     """
     if not shape_fits_workload(workload, shape):
         raise CapacityExceeded(f"some pod is larger than an empty {shape.name}")
-    state = ffd_place(workload, shape, zones, fit=fit)
-    state = make_survivable(state, require_zone=require_zone)
-    return compact(workload, state, require_zone=require_zone, deadline=deadline, fit=fit)
+    best: ClusterState | None = None
+    for placer in ("ffd", "dot"):
+        if best is not None and deadline is not None and time.monotonic() > deadline:
+            break
+        try:
+            if placer == "dot":
+                state = dot_place(workload, shape, zones)
+            else:
+                state = ffd_place(workload, shape, zones, fit=fit)
+        except CapacityExceeded:
+            continue
+        state = make_survivable(state, require_zone=require_zone)
+        state = compact(workload, state, require_zone=require_zone, deadline=deadline, fit=fit, placer=placer)
+        if best is None or len(state.used_nodes()) < len(best.used_nodes()):
+            best = state
+    if best is None:
+        raise CapacityExceeded(f"no placement found on {shape.name}")
+    return best

@@ -26,6 +26,7 @@ from atlbook.capacity.workload import PRIORITY_APPS, PodSet, Workload
 from atlbook.errors import CapacityExceeded, ConfigError
 
 __all__ = [
+    "MAX_EXACT_TYPES",
     "Bounds",
     "LiveComparison",
     "LiveNode",
@@ -73,6 +74,10 @@ class Bounds:
     def best(self) -> float:
         """Best bound for the single-type plan space."""
         return max(self.any_mix, self.homogeneous)
+
+
+MAX_EXACT_TYPES = 3
+"""CP-SAT is run on at most this many instance types (those with the cheapest heuristic plans)."""
 
 
 def placement_rows(state: ClusterState) -> list[dict[str, Any]]:
@@ -272,8 +277,9 @@ def recommend(
         sh.name: bounds_mod.homogeneous_node_bound(workload, sh, zs) for sh in shapes
     }
     order = sorted(shapes, key=lambda sh: (hb[sh.name][0] * sh.price, sh.name))
-    deadline = t0 + time_limit
-    heur_deadline = t0 + time_limit * (0.5 if exact else 0.95)
+    bound_time = min(1.0, max(0.2, time_limit / 10))
+    deadline = t0 + time_limit - bound_time
+    heur_deadline = t0 + (time_limit - bound_time) * (0.5 if exact else 0.95)
     best: ClusterState | None = None
     best_alg, best_status = "heuristic", "HEURISTIC"
     cands: dict[str, dict[str, Any]] = {}
@@ -302,6 +308,8 @@ def recommend(
     proven: dict[str, float] = {sh.name: hb[sh.name][0] * sh.price for sh in shapes}
     if exact:
         todo = [sh for sh in order if sh.name in hints and proven[sh.name] < best.cost() - 1e-9]
+        # spend the exact-solver time on the most promising types: cheapest heuristic plans first
+        todo = sorted(todo, key=lambda sh: (hints[sh.name].cost(), sh.name))[:MAX_EXACT_TYPES]
         for i, sh in enumerate(todo):
             left = deadline - time.monotonic()
             if left <= 0.05 or proven[sh.name] >= best.cost() - 1e-9:
@@ -312,13 +320,23 @@ def recommend(
             lbz = hb[sh.name][1]
             # full range: any per-zone split no costlier than the best plan so far → optimality is proof
             mx = {z: max(per[z], best_nodes - sum(lbz[o] for o in zs if o != z)) for z in zs}
-            full = True
+            full = recourse = True
             if solver.model_size(workload, zs, mx) > solver.MAX_RECOURSE_VARS:
-                mx, full = {z: per[z] + 1 for z in zs}, False
+                # too large for N+1 scenarios in the model: optimise the packing, then add the reserve
+                mx, full, recourse = dict(per), False, False
             res = solver.solve_shape(
-                workload, sh, zs, mx, hint=hint, time_limit=left / (len(todo) - i), seed=seed, workers=workers
+                workload,
+                sh,
+                zs,
+                mx,
+                hint=hint,
+                time_limit=left / (len(todo) - i),
+                seed=seed,
+                workers=workers,
+                recourse=recourse,
             )
             row = cands[sh.name]
+            row["cpsat_model"] = "n+1" if recourse else "packing"
             row["cpsat_status"] = res.status
             row["cpsat_nodes"] = res.nodes
             if full and res.status == "OPTIMAL" and res.nodes is not None:
@@ -333,10 +351,11 @@ def recommend(
             if not _survives(st2, require_zone_survival):
                 st2 = heuristics.make_survivable(st2, require_zone=require_zone_survival)
             if st2.cost() < best.cost() - 1e-9:
-                best, best_alg, best_status = st2, "cp-sat", res.status
-            elif st2.cost() <= best.cost() + 1e-9 and best.nodes[0].shape.name == sh.name:
+                best, best_alg = st2, "cp-sat" if recourse else "heuristic+cp-sat"
+                best_status = res.status if recourse else f"PACKING_{res.status}"
+            elif recourse and st2.cost() <= best.cost() + 1e-9 and best.nodes[0].shape.name == sh.name:
                 best_status = res.status
-    agg = bounds_mod.aggregate_bound(workload, shapes, zs, time_limit=min(1.0, max(0.2, time_limit / 10)))
+    agg = bounds_mod.aggregate_bound(workload, shapes, zs, time_limit=bound_time * 0.8)
     bounds = Bounds(
         lp=bounds_mod.lp_bound(workload, shapes),
         aggregate=agg,

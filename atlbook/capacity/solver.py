@@ -11,7 +11,7 @@ holds with ``f``'s zone kept as a spread domain (the ghost) — so any single no
 The homogeneous lower bound is added as a redundant constraint (it lets CP-SAT prove optimality), the
 heuristic plan is the hint, symmetric slots are ordered. Determinism: ``interleave_search`` with a
 deterministic-time limit gives the same plan for the same seed whatever the machine load; a wall-clock
-cap (3× the limit) is kept as a safety net.
+cap (1.2× the limit) is kept as a safety net; a run cut by it may differ.
 """
 
 from __future__ import annotations
@@ -23,15 +23,17 @@ from collections.abc import Sequence
 
 from ortools.sat.python import cp_model
 
-from atlbook.capacity.bounds import homogeneous_node_bound
+from atlbook.capacity.bounds import homogeneous_node_bound, packing_node_bound
 from atlbook.capacity.cluster import ClusterState, Node
 from atlbook.capacity.eks import NodeShape
 from atlbook.capacity.workload import Workload
 
-__all__ = ["MAX_RECOURSE_VARS", "SolveResult", "model_size", "solve_shape"]
+__all__ = ["MAX_PACKING_VARS", "MAX_RECOURSE_VARS", "SolveResult", "model_size", "solve_shape"]
 
 MAX_RECOURSE_VARS = 40000
 """Above this many recourse variables the exact model is not built (the heuristic plan stands)."""
+MAX_PACKING_VARS = 40000
+"""Above this many (set, node) variables the packing-only model is not built."""
 
 
 @dataclasses.dataclass
@@ -70,16 +72,22 @@ def solve_shape(
     time_limit: float = 5.0,
     seed: int = 0,
     workers: int | None = None,
+    recourse: bool = True,
 ) -> SolveResult:
     """Solve the exact N+1 placement on ``shape`` with at most ``max_per_zone`` nodes per zone.
 
+    With ``recourse=False`` only the packing is solved (no N+1 scenarios; the caller adds the reserve,
+    e.g. one empty node per zone, which always restores zone-pinned pods of a homogeneous cluster).
     Returns ``status`` ``OPTIMAL``/``FEASIBLE``/``INFEASIBLE``/``UNKNOWN``/``TOO_LARGE`` and the state
     (None unless a solution was found). Never raises for an infeasible or oversized model.
     """
     t0 = time.monotonic()
     zs = list(zones)
     z_n = len(zs)
-    if model_size(workload, zs, max_per_zone) > MAX_RECOURSE_VARS:
+    n_sets = sum(1 for s in workload.sets if s.replicas)
+    if recourse and model_size(workload, zs, max_per_zone) > MAX_RECOURSE_VARS:
+        return SolveResult(None, "TOO_LARGE", None, 0.0, 0.0)
+    if not recourse and n_sets * sum(max_per_zone.values()) > MAX_PACKING_VARS:
         return SolveResult(None, "TOO_LARGE", None, 0.0, 0.0)
     sets = workload.sets
     S = [i for i, s in enumerate(sets) if s.replicas]
@@ -122,7 +130,7 @@ def solve_shape(
                     if a != b:
                         m.Add(zone_cnt[s, a] - zone_cnt[s, b] <= 1)
     # N+1 recourse: for each failed slot f, re-place its pods on the other used slots.
-    for f, (fz, _) in enumerate(slots):
+    for f, (fz, _) in enumerate(slots if recourse else []):
         y: dict[tuple[int, int], cp_model.IntVar] = {}
         for s in S:
             targets = [n for n, (nz, _) in enumerate(slots) if n != f and (not sets[s].ebs or nz == fz)]
@@ -156,7 +164,10 @@ def solve_shape(
                     + sum(req(s)[r] * x[s, n] for s in S if (s, n) not in y)
                     <= alloc[r] * u[n]
                 )
-    lb_total, lb_zone = homogeneous_node_bound(workload, shape, zs)
+    if recourse:
+        lb_total, lb_zone = homogeneous_node_bound(workload, shape, zs)
+    else:
+        lb_total, lb_zone = packing_node_bound(workload, shape), {z: 1 for z in zs}
     m.Add(sum(u) >= lb_total)
     for zi, z in enumerate(zs):
         m.Add(sum(u[idx[zi, k]] for k in range(max_per_zone[z])) >= min(lb_zone[z], max_per_zone[z]))
@@ -169,7 +180,7 @@ def solve_shape(
     p.num_workers = workers or max(1, os.cpu_count() or 1)
     p.interleave_search = True
     p.max_deterministic_time = max(time_limit, 0.1)
-    p.max_time_in_seconds = max(time_limit, 0.1) * 3
+    p.max_time_in_seconds = max(time_limit, 0.1) * 1.2
     status = solver.Solve(m)
     name = solver.StatusName(status)
     wall = time.monotonic() - t0
@@ -200,7 +211,8 @@ def _add_hint(
 ) -> None:
     by_zone: dict[int, list[int]] = {zi: [] for zi in range(len(zs))}
     for n in hint.used_nodes():
-        by_zone[hint.node_zone[n]].append(n)
+        if hint.count[n]:  # empty (reserve) nodes are hinted as unused
+            by_zone[hint.node_zone[n]].append(n)
     for zi, z in enumerate(zs):
         # slots are ordered by CPU load: sort the hint's nodes the same way
         nodes = sorted(by_zone[zi], key=lambda n: -sum(hint.cpu[s] * c for s, c in hint.count[n].items()))

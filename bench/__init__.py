@@ -1,0 +1,1 @@
+"""Benchmarks: ``python -m bench [module ...]`` runs each module's ``run()`` and writes ``bench/results/``."""
