@@ -96,11 +96,13 @@ def _cmd_runbooks(args: argparse.Namespace) -> int:
     if not books:
         print(f"no runbooks (NN-name.ipynb) in {directory or runner.notebooks_dir()}")
     for book in books:
-        print(book.id)
+        print(f"{book.id}  ({book.path})")
+        defaults = runner.declared_defaults(book)
         for name, p in book.parameters.items():
-            default = p.get("default")
+            kind = p.get("inferred_type_name")
+            kind = kind if kind and kind != "None" else type(defaults.get(name)).__name__
             help_ = f"  # {p['help']}" if p.get("help") else ""
-            print(f"    {name} = {default}  ({p.get('inferred_type_name')}){help_}")
+            print(f"    {name}: {kind} = {p.get('default')}{help_}")
     return EXIT_OK
 
 

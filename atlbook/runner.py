@@ -267,8 +267,12 @@ class _Reporter:
         if self.tty:
             from tqdm import tqdm
 
+            # a pty without a size (CI runners, `script`) reports 0x0, and tqdm then hides the bar
+            size = shutil.get_terminal_size((100, 20))
+            width, rows = min(size.columns or 100, 120), size.lines or 20
+
             self._bar = tqdm(
-                total=self.total, unit="cell", desc=label, file=stream, leave=True, dynamic_ncols=True
+                total=self.total, unit="cell", desc=label, file=stream, leave=True, ncols=width, nrows=rows
             )
         else:
             self._line(f"{label}: starting kernel")
