@@ -7,6 +7,7 @@ so runbooks and the sandbox see the same shapes:
 
 - :func:`get`, :func:`list`, :func:`create`, :func:`patch`, :func:`replace`, :func:`delete` over the typed
   APIs for the kinds in :data:`KINDS` (what DESIGN's stack needs);
+- :func:`pod_log`, :func:`evict` (PDB-checked; a refusal is ``Throttled``), :func:`server_version`;
 - :func:`apply`: create-or-patch by name — a create answered 409 means "exists" (so a create that is
   retried after a lost response is safe), an object whose desired fields already match is not patched;
 - :func:`proxy_request` / :func:`proxy_get`: a request to a pod through
@@ -64,12 +65,14 @@ __all__ = [
     "client_from_kubeconfig",
     "create",
     "delete",
+    "evict",
     "get",
     "guard",
     "kind_info",
     "list",
     "now_utc",
     "patch",
+    "pod_log",
     "proxy_get",
     "proxy_request",
     "replace",
@@ -750,6 +753,68 @@ def proxy_get(
 ) -> HttpResponse:
     """GET ``path`` on ``pod:port`` through the pod proxy (see :func:`proxy_request`)."""
     return proxy_request(api, "GET", namespace, pod, port, path, headers=headers, query=query, policy=policy)
+
+
+def pod_log(
+    api: ApiClient,
+    namespace: str,
+    pod: str,
+    *,
+    container: str | None = None,
+    previous: bool = False,
+    tail_lines: int | None = None,
+    since_seconds: int | None = None,
+    policy: retry.RetryPolicy | None = None,
+) -> str:
+    """The text of a container's log (``previous``: the last terminated container's)."""
+    core: Any = kubernetes.client.CoreV1Api(api)
+    args: dict[str, Any] = {"previous": previous}
+    if container:
+        args["container"] = container
+    if tail_lines is not None:
+        args["tail_lines"] = tail_lines
+    if since_seconds is not None:
+        args["since_seconds"] = since_seconds
+
+    def read() -> str:
+        resp = core.read_namespaced_pod_log(
+            pod, namespace, _preload_content=False, _request_timeout=REQUEST_TIMEOUT, **args
+        )
+        return bytes(resp.data or b"").decode("utf-8", "replace")
+
+    text: str = _do(f"log of pod {namespace}/{pod}", read, idempotent=True, policy=policy)
+    return text
+
+
+def evict(
+    api: ApiClient,
+    namespace: str,
+    pod: str,
+    *,
+    grace_period_seconds: int | None = None,
+    policy: retry.RetryPolicy | None = None,
+) -> None:
+    """Evict ``pod`` through the eviction subresource (PodDisruptionBudgets apply).
+
+    A budget that forbids it answers 429: ``Throttled`` (retried under ``policy``, then raised). Evicting
+    a pod that is gone is ``NotFound``.
+    """
+    core: Any = kubernetes.client.CoreV1Api(api)
+    body: dict[str, Any] = {
+        "apiVersion": "policy/v1",
+        "kind": "Eviction",
+        "metadata": {"name": pod, "namespace": namespace},
+    }
+    if grace_period_seconds is not None:
+        body["deleteOptions"] = {"gracePeriodSeconds": grace_period_seconds}
+    _do(
+        f"evict pod {namespace}/{pod}",
+        lambda: core.create_namespaced_pod_eviction(
+            pod, namespace, body, _preload_content=False, _request_timeout=REQUEST_TIMEOUT
+        ),
+        idempotent=True,
+        policy=policy,
+    )
 
 
 def server_version(api: ApiClient, *, policy: retry.RetryPolicy | None = None) -> dict[str, Any]:

@@ -12,6 +12,9 @@ translated by the client modules — and branches on type:
   did not process the request, which is retried like an idempotent call.
 - :class:`~atlbook.errors.PermanentError` and anything else is raised at once.
 
+:func:`wait_until` is the other half: poll a condition with growing intervals (no fixed sleeps) until
+it holds or a deadline passes (:class:`WaitTimedOut`, with the last observation).
+
 Attempts and total time are both bounded; when either runs out the last error is raised, with a note
 of the attempts made. ``sleep``, ``clock`` and ``rng`` are injectable for tests.
 """
@@ -27,7 +30,7 @@ from typing import TypeVar
 
 from atlbook import errors
 
-__all__ = ["DEFAULT_POLICY", "RetryPolicy", "call"]
+__all__ = ["DEFAULT_POLICY", "RetryPolicy", "WaitTimedOut", "call", "wait_until"]
 
 log = logging.getLogger(__name__)
 
@@ -116,3 +119,56 @@ def call(
                 raise
             log.info("%s: attempt %d failed (%s); retrying in %.2fs", description, attempt, err, wait)
             pol.sleep(wait)
+
+
+class WaitTimedOut(errors.AtlbookError):
+    """A condition did not hold before the deadline; ``last`` is the last observation (or error)."""
+
+    def __init__(self, message: str, *, last: object = None) -> None:
+        super().__init__(message)
+        self.last = last
+
+
+def wait_until(
+    check: Callable[[], T],
+    *,
+    description: str,
+    timeout: float,
+    first_interval: float = 0.25,
+    max_interval: float = 5.0,
+    sleep: Callable[[float], None] = time.sleep,
+    clock: Callable[[], float] = time.monotonic,
+    tolerate: tuple[type[BaseException], ...] = (errors.RetryableError,),
+) -> T:
+    """Poll ``check()`` until it returns something truthy; return that value.
+
+    Intervals start at ``first_interval`` and grow by half each poll up to ``max_interval``.
+    Exceptions in ``tolerate`` (default: retryable atlbook errors) count as "not yet"; others propagate.
+    Raises :class:`WaitTimedOut` naming ``description``, the time waited and the last observation.
+    """
+    started = clock()
+    interval = first_interval
+    last: object = None
+    polls = 0
+    while True:
+        polls += 1
+        try:
+            value = check()
+        except tolerate as e:
+            last = e
+        else:
+            if value:
+                return value
+            last = value
+        elapsed = clock() - started
+        if elapsed >= timeout:
+            shown = str(last)
+            shown = shown if len(shown) <= 300 else shown[:299] + "…"
+            raise WaitTimedOut(
+                f"timed out after {elapsed:.0f}s ({polls} polls) waiting for {description}; last: {shown}",
+                last=last,
+            )
+        pause = min(interval, max(0.0, timeout - elapsed))
+        log.debug("%s: not yet (%s); polling again in %.2fs", description, last, pause)
+        sleep(pause)
+        interval = min(max_interval, interval * 1.5)

@@ -229,3 +229,28 @@ def test_ledger_lock_and_resume_in_a_configmap(clients: Clients) -> None:
     assert [r.status for r in report.results] == ["skipped", "done", "done"]
     doc, _ = backend.load()
     assert set(doc["steps"]) == {"a", "b", "c"} and doc["lock"] is None and doc["failures"][0]["step"] == "b"
+
+
+def test_pod_log_and_evict(emu: KubeEmulator, clients: Clients, node: str) -> None:
+    api = clients.k8s
+    k8s.create(
+        api,
+        {
+            "apiVersion": "v1",
+            "kind": "Pod",
+            "metadata": {"name": "q", "namespace": "default"},
+            "spec": {"nodeName": node, "containers": [{"name": "c", "image": "atlassian/jira-software:9"}]},
+        },
+    )
+    assert emu.wait_for(
+        lambda: (emu.store.peek("pods", "default", "q") or {}).get("status", {}).get("phase") == "Running",
+        120,
+    )
+    emu.append_log("default", "q", "c", "hello from q")
+    assert "hello from q" in k8s.pod_log(api, "default", "q", tail_lines=5)
+    with pytest.raises(errors.Invalid):
+        k8s.pod_log(api, "default", "q", container="nope")
+    k8s.evict(api, "default", "q", grace_period_seconds=0)
+    assert emu.wait_for(lambda: emu.store.peek("pods", "default", "q") is None, 120)
+    with pytest.raises(errors.NotFound):
+        k8s.evict(api, "default", "q")

@@ -143,3 +143,57 @@ def test_attempts_are_logged(fake: FakeTime, caplog: pytest.LogCaptureFixture) -
     calls, fn = failing([unavailable()])
     retry.call(fn, idempotent=True, description="get cm", policy=policy(fake))  # type: ignore[arg-type]
     assert "get cm: attempt 1 failed" in caplog.text
+
+
+def test_wait_until_polls_with_growing_intervals(fake: FakeTime) -> None:
+    answers = [None, unavailable(), False, "ready"]
+
+    def check() -> object:
+        value = answers.pop(0)
+        if isinstance(value, Exception):
+            raise value
+        return value
+
+    got = retry.wait_until(
+        check,
+        description="pod Ready",
+        timeout=60,
+        first_interval=1.0,
+        max_interval=2.0,
+        sleep=fake.sleep,
+        clock=fake.clock,
+    )
+    assert got == "ready" and fake.sleeps == [1.0, 1.5, 2.0]
+
+
+def test_wait_until_times_out_with_the_last_observation(fake: FakeTime) -> None:
+    with pytest.raises(retry.WaitTimedOut, match="waiting for ZDU state STABLE; last: MIXED") as info:
+        retry.wait_until(
+            _Obs("MIXED"), description="ZDU state STABLE", timeout=10, sleep=fake.sleep, clock=fake.clock
+        )
+    assert str(info.value.last) == "MIXED"
+    assert sum(fake.sleeps) == pytest.approx(10.0)
+
+
+def test_wait_until_propagates_permanent_errors(fake: FakeTime) -> None:
+    def check() -> object:
+        raise errors.api_error(errors.K8sApiError, "gone", status=404)
+
+    with pytest.raises(errors.NotFound):
+        retry.wait_until(check, description="x", timeout=10, sleep=fake.sleep, clock=fake.clock)
+
+
+class _Obs:
+    """A falsy observation that prints as its state."""
+
+    def __init__(self, state: str) -> None:
+        self.state = state
+
+    def __call__(self) -> _Obs:
+        return self
+
+    def __bool__(self) -> bool:
+        return False
+
+    def __str__(self) -> str:
+        return self.state
