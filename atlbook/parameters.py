@@ -227,15 +227,17 @@ def _walk(node: Any, prefix: str) -> Iterator[tuple[str, str | None, Any]]:
 _NAME_RE = re.compile(r"^[A-Za-z0-9][-_A-Za-z0-9]*$")
 
 
-def find_parameters_file(name: str, *, base_dir: Path | None = None) -> Path:
+def find_parameters_file(name: str, *, base_dir: Path | None = None, source: str | None = None) -> Path:
     """Find ``parameters/<name>.yaml`` in ``base_dir`` (default: the current directory) or a parent.
 
-    Refuses (:class:`~atlbook.errors.ParameterError`, key ``stack``) a name that is not a plain file
-    name, and a name no ``parameters/`` directory on the way up has.
+    Refuses (:class:`~atlbook.errors.ParameterError`, key ``stack``, ``source`` = where the name was
+    given) a name that is not a plain file name, and a name no ``parameters/`` directory on the way up
+    has.
     """
     if not _NAME_RE.match(name):
         raise errors.ParameterError(
             f"'{name}' is not a parameters name",
+            source=source,
             key="stack",
             allowed="a name under parameters/ without .yaml (e.g. 'sandbox'), a path to a .yaml file, "
             "or a mapping",
@@ -247,24 +249,27 @@ def find_parameters_file(name: str, *, base_dir: Path | None = None) -> Path:
             return candidate
     raise errors.ParameterError(
         f"no parameters/{name}.yaml in {start} or any directory above it",
+        source=source,
         key="stack",
         value=name,
         allowed="a name under parameters/ without .yaml, or a path to a .yaml file",
     )
 
 
-def _stack_file(reference: str, base_dir: Path | None) -> Path:
+def _stack_file(reference: str, base_dir: Path | None, source: str | None) -> Path:
     if reference.endswith((".yaml", ".yml")) or "/" in reference or "\\" in reference:
         path = Path(reference).expanduser()
         if not path.is_absolute():
             path = (base_dir or Path.cwd()) / path
         return path
-    return find_parameters_file(reference, base_dir=base_dir)
+    return find_parameters_file(reference, base_dir=base_dir, source=source)
 
 
-def _stack_from_file(reference: str, base_dir: Path | None, seen: tuple[Path, ...] = ()) -> tuple[Any, Path]:
+def _stack_from_file(
+    reference: str, base_dir: Path | None, seen: tuple[Path, ...] = (), *, source: str | None = None
+) -> tuple[Any, Path]:
     """The raw ``stack:`` mapping named by ``reference`` (following ``stack: other`` once per file)."""
-    path = _stack_file(reference, base_dir)
+    path = _stack_file(reference, base_dir, source)
     document = read_document(path)
     scan_secrets(document, source=str(path))
     if "stack" not in document:
@@ -281,7 +286,7 @@ def _stack_from_file(reference: str, base_dir: Path | None, seen: tuple[Path, ..
             raise errors.ParameterError(
                 "stack references form a cycle", source=str(path), key="stack", value=value
             )
-        return _stack_from_file(value, path.parent.parent, (*seen, resolved))
+        return _stack_from_file(value, path.parent, (*seen, resolved), source=str(path))
     return value, path
 
 
@@ -358,6 +363,7 @@ class _Merger:
         self.declared = dict(declared)
         self.known = set(known)
         self.base_dir = base_dir
+        self.stack_base = base_dir  # where a stack name/path is looked up: beside the file that gave it
         self.values: dict[str, Any] = copy.deepcopy(self.declared)
         self.values.setdefault("stack", "sandbox")
         self.provenance: dict[str, str] = {}
@@ -401,7 +407,9 @@ class _Merger:
         """Replace a stack name/path by the raw mapping of the file it names."""
         value = self.values["stack"]
         if isinstance(value, str):
-            document, path = _stack_from_file(value, self.base_dir)
+            where = self.provenance.get("stack", _DEFAULT)
+            source = "notebook default" if where == _DEFAULT else where
+            document, path = _stack_from_file(value, self.stack_base, source=source)
             self.values["stack"] = copy.deepcopy(document)
             self._forget("stack")
             self._mark("stack", document, str(path))
@@ -462,6 +470,8 @@ class _Merger:
                 allowed="a mapping describing the stack, a parameters name, or a path",
             )
         self._merge(self.values, "stack", value, "stack", source)
+        if isinstance(value, str):
+            self.stack_base = self.base_dir if source == _OVERRIDE else Path(source).parent
 
     def apply_override(self, dotted: str, raw: str) -> None:
         """Apply one ``-p KEY VALUE``; refuses malformed or unknown keys, wrong types, literal secrets."""

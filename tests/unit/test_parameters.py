@@ -141,6 +141,24 @@ def test_stack_by_name_or_path_in_overrides_and_files(write: Any) -> None:
     assert run([pointer]).stack.name == "own"
 
 
+def test_stack_name_in_a_file_is_looked_up_beside_it_and_errors_name_the_file(tmp_path: Path) -> None:
+    folder = tmp_path / "parameters"
+    folder.mkdir()
+    (folder / "real.yaml").write_text(yaml.safe_dump({"stack": minimal_stack(name="real")}))
+    (folder / "pointer.yaml").write_text("stack: real\n")
+    (folder / "dangling.yaml").write_text("stack: nowhere\n")
+    (folder / "loop.yaml").write_text("stack: loop\n")
+    assert run([folder / "pointer.yaml"]).stack.name == "real"
+    with pytest.raises(errors.ParameterError, match="no parameters/nowhere.yaml") as info:
+        run([folder / "dangling.yaml"])
+    assert (info.value.source, info.value.key) == (str(folder / "dangling.yaml"), "stack")
+    with pytest.raises(errors.ParameterError, match="cycle"):
+        run([folder / "loop.yaml"])
+    with pytest.raises(errors.ParameterError, match="no parameters/nowhere.yaml") as info:
+        parameters.resolve({"stack": "nowhere"}, [], [], base_dir=tmp_path)
+    assert info.value.source == "notebook default"
+
+
 @pytest.mark.parametrize(
     "raw, expected",
     [
