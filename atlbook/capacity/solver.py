@@ -11,7 +11,7 @@ holds with ``f``'s zone kept as a spread domain (the ghost) — so any single no
 The homogeneous lower bound is added as a redundant constraint (it lets CP-SAT prove optimality), the
 heuristic plan is the hint, symmetric slots are ordered. Determinism: ``interleave_search`` with a
 deterministic-time limit gives the same plan for the same seed whatever the machine load; a wall-clock
-cap (1.2× the limit) is kept as a safety net; a run cut by it may differ.
+cap (the same limit, minus model building) is kept as well; a run cut by the wall clock may differ.
 """
 
 from __future__ import annotations
@@ -179,8 +179,9 @@ def solve_shape(
     p.random_seed = seed
     p.num_workers = workers or max(1, os.cpu_count() or 1)
     p.interleave_search = True
-    p.max_deterministic_time = max(time_limit, 0.1)
-    p.max_time_in_seconds = max(time_limit, 0.1) * 1.2
+    left = max(0.05, time_limit - (time.monotonic() - t0))  # model building counts against the limit
+    p.max_deterministic_time = left
+    p.max_time_in_seconds = left
     status = solver.Solve(m)
     name = solver.StatusName(status)
     wall = time.monotonic() - t0

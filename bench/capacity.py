@@ -1,0 +1,177 @@
+"""Capacity planner benchmark (issue 6): W1–W4 × {KS-default + CA, KS+CA made N+1, FFD, ours} + bounds.
+
+``run()`` plans every workload fixture in ``bench/workloads/*.yaml`` with each algorithm, each in a
+forked child process (so peak RSS is per run), and returns one row per (workload, algorithm):
+nodes, $/h, ratio to the lower bound, violations, node-N+1 %, zone-N+1 %, wall time, peak RSS. Rows
+are also written to ``bench/results/capacity.json``.
+
+Algorithms:
+- ``ks-ca``: kube-scheduler default scoring + cluster-autoscaler estimator/least-waste, from one
+  m5.2xlarge per zone (the Terraform default) — what EKS + CA builds, with no N+1 reserve;
+- ``ks-ca+n1``: the same, then empty nodes added (of the start type) until every single node loss
+  re-places (an operator's overprovisioning);
+- ``ffd``: first-fit decreasing with the hard constraints, cheapest single type, no reserve;
+- ``ours``: ``atlbook.capacity.recommend`` (9 s budget);
+- ``bound``: the best lower bound (single-type plan space; ``bound_any`` holds for any type mix).
+
+Environment: ``BENCH_CAPACITY_ONLY=W1,W2`` restricts the workloads; ``BENCH_CAPACITY_TIME`` sets the
+planner's budget (default 9 s, so that the whole call incl. bounds stays < 10 s).
+"""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+import os
+import pathlib
+import resource
+import time
+from typing import Any
+
+import yaml
+
+from atlbook.capacity import baselines, heuristics, plan, workload
+from atlbook.capacity.catalogue import load_catalogue
+from atlbook.capacity.cluster import ClusterState
+from atlbook.capacity.survivability import simulate
+
+HERE = pathlib.Path(__file__).resolve().parent
+WORKLOADS = HERE / "workloads"
+RESULTS = HERE / "results" / "capacity.json"
+FAMILIES = ["m5", "m6i", "m7i", "r6i", "c6i"]
+ALGORITHMS = ["ks-ca", "ks-ca+n1", "ffd", "ours"]
+START_TYPE = "m5.2xlarge"
+
+
+def fixtures() -> list[str]:
+    """Workload ids in run order (W1 … W4), filtered by ``BENCH_CAPACITY_ONLY``."""
+    keys = sorted(p.stem for p in WORKLOADS.glob("W*.yaml"))
+    keys.sort(
+        key=lambda k: (
+            k.split("-")[0],
+            int(k.split("-")[1]) if k.count("-") and k.split("-")[1].isdigit() else 0,
+            k,
+        )
+    )
+    only = os.environ.get("BENCH_CAPACITY_ONLY")
+    if only:
+        keys = [k for k in keys if k in only.split(",")]
+    return keys
+
+
+def load(key: str) -> tuple[workload.Workload, list[str]]:
+    """The workload and zones of fixture ``key``."""
+    doc = yaml.safe_load((WORKLOADS / f"{key}.yaml").read_text())
+    return workload.workload_from_dict(doc), list(doc["zones"])
+
+
+def _state_metrics(state: ClusterState) -> dict[str, Any]:
+    rep = simulate(state)
+    return {
+        "nodes": len(state.used_nodes()),
+        "cost": round(state.cost(), 4),
+        "types": ",".join(sorted({state.nodes[n].shape.name for n in state.used_nodes()})),
+        "violations": len(state.violations()),
+        "node_n1": round(rep.node_pct, 1),
+        "zone_n1": round(rep.zone_pct, 1),
+        "stranded_pinned_zone": sum(sum(s.stranded_pinned.values()) for s in rep.zones),
+    }
+
+
+def _one(key: str, alg: str, budget: float) -> dict[str, Any]:
+    w, zones = load(key)
+    cat = load_catalogue(FAMILIES)
+    shapes = plan.shapes_for(cat, w)
+    start = next((s for s in shapes if s.name == START_TYPE), shapes[0])
+    t0 = time.monotonic()
+    extra: dict[str, Any] = {}
+    if alg == "ours":
+        rec = plan.recommend(w, cat, zones, time_limit=budget, seed=0)
+        state = rec.state
+        extra = {
+            "status": rec.solver_status,
+            "method": rec.algorithm,
+            "bound": round(rec.bounds.best, 4),
+            "bound_any": round(rec.bounds.any_mix, 4),
+            "bound_lp": round(rec.bounds.lp, 4),
+        }
+    elif alg in ("ks-ca", "ks-ca+n1"):
+        state = baselines.ks_ca(w, shapes, zones, seed=0, initial=start)
+        if alg == "ks-ca+n1":
+            state = heuristics.make_survivable(state, max_extra=10000)
+    elif alg == "ffd":
+        state = baselines.ffd_baseline(w, shapes, zones)
+    else:
+        raise ValueError(alg)
+    wall = time.monotonic() - t0
+    row = {"workload": key, "pods": w.pods, "algorithm": alg, "wall_s": round(wall, 3)}
+    row.update(_state_metrics(state))
+    row.update(extra)
+    row["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+    return row
+
+
+def _child(q: Any, key: str, alg: str, budget: float) -> None:
+    try:
+        q.put(_one(key, alg, budget))
+    except Exception as e:  # reported as a row, the benchmark goes on
+        q.put({"workload": key, "algorithm": alg, "error": f"{type(e).__name__}: {e}"})
+
+
+def _run_forked(key: str, alg: str, budget: float) -> dict[str, Any]:
+    ctx = multiprocessing.get_context("fork")
+    q = ctx.Queue()
+    p = ctx.Process(target=_child, args=(q, key, alg, budget))
+    p.start()
+    row: dict[str, Any] = q.get()
+    p.join()
+    return row
+
+
+def run() -> list[dict[str, Any]]:
+    """Run the benchmark, write ``bench/results/capacity.json`` and return the rows."""
+    budget = float(os.environ.get("BENCH_CAPACITY_TIME", "9"))
+    rows: list[dict[str, Any]] = []
+    for key in fixtures():
+        got = [_run_forked(key, alg, budget) for alg in ALGORITHMS]
+        ours = next((r for r in got if r["algorithm"] == "ours" and "bound" in r), None)
+        if ours is not None:
+            for r in got:
+                if "cost" in r:
+                    r["ratio"] = round(r["cost"] / ours["bound"], 4) if ours["bound"] else None
+                    r["ratio_any"] = round(r["cost"] / ours["bound_any"], 4) if ours["bound_any"] else None
+            got.append(
+                {
+                    "workload": key,
+                    "pods": ours["pods"],
+                    "algorithm": "bound",
+                    "cost": ours["bound"],
+                    "bound_any": ours["bound_any"],
+                    "bound_lp": ours["bound_lp"],
+                }
+            )
+        rows.extend(got)
+        print(
+            " ".join(f"{r['algorithm']}={r.get('cost', r.get('error'))}" for r in got), f"[{key}]", flush=True
+        )
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(json.dumps(rows, indent=1))
+    return rows
+
+
+COLUMNS = [
+    "workload",
+    "pods",
+    "algorithm",
+    "nodes",
+    "types",
+    "cost",
+    "ratio",
+    "ratio_any",
+    "violations",
+    "node_n1",
+    "zone_n1",
+    "wall_s",
+    "peak_rss_mb",
+    "status",
+]
