@@ -139,6 +139,7 @@ class ProductNode:
     logs: list[str] = field(default_factory=list)
     previous_logs: list[str] = field(default_factory=list)
     _announced: set[str] = field(default_factory=set)
+    _last_pool_log: float = float("-inf")
 
     @property
     def product(self) -> str:
@@ -234,9 +235,15 @@ class ProductNode:
                 )
         if self.pool is not None:
             errors = self.pool.maintain()
-            for err in errors:
-                self.pool_errors += 1
-                self.log("ERROR", f"{POOL_TIMEOUT_MSG[self.product]} ({err})", logger="c.a.db.ConnectionPool")
+            if self.pool.demand > self.pool.max_size and self.pool.size >= self.pool.max_size:
+                errors.append(f"all {self.pool.size} of {self.pool.max_size} connections in use")
+            now = self.now()
+            if errors and now - self._last_pool_log >= 30.0:
+                self._last_pool_log = now
+                self.pool_errors += len(errors)
+                self.log(
+                    "ERROR", f"{POOL_TIMEOUT_MSG[self.product]} ({errors[0]})", logger="c.a.db.ConnectionPool"
+                )
 
     def all_logs(self, previous: bool = False) -> list[str]:
         """The current (or previous container's) log lines."""

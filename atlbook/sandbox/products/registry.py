@@ -173,7 +173,7 @@ class SimulatedProducts:
         attrs = (n.pod_name, f"{ns}/{n.pod_name}", n.product, ns)
         if n.pool is not None:
             exhausted = self.faults.applies("db-pool-exhausted", *attrs)
-            n.pool.demand = n.pool.max_size if exhausted else n.pool.min_size
+            n.pool.demand = n.pool.max_size * 2 if exhausted else n.pool.min_size
         n.crash = self.faults.applies("crash-loop", *attrs)
 
     # --- clusters ----------------------------------------------------------------------------------

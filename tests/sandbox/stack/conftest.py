@@ -24,7 +24,7 @@ from atlbook.testing import (  # noqa: F401 - fixtures
 
 
 @pytest.fixture
-def proxy(k8s_api: Any) -> Callable[..., tuple[int, Any]]:
+def proxy(k8s_api: Any) -> Callable[..., tuple[int, Any]]:  # noqa: F811
     """``proxy(ns, pod, port, path, method="GET", auth=True)`` → (status, parsed JSON or text).
 
     Goes through the Kubernetes pod proxy with the official client's own serializer. The API server
