@@ -161,36 +161,36 @@ def aggregate_bound(
     load = _load(workload)
     pinned = zone_min_load(workload, z_n, pinned_only=True)
     ub = max(workload.pods, 1) + 2
-    y = {(t, z): m.NewIntVar(0, ub, f"y{t}_{z}") for t in range(len(shapes)) for z in range(z_n)}
-    b = {k: m.NewBoolVar(f"b{k[0]}_{k[1]}") for k in y}
+    y = {(t, z): m.new_int_var(0, ub, f"y{t}_{z}") for t in range(len(shapes)) for z in range(z_n)}
+    b = {k: m.new_bool_var(f"b{k[0]}_{k[1]}") for k in y}
     for k, v in y.items():
-        m.Add(v >= 1).OnlyEnforceIf(b[k])
-        m.Add(v == 0).OnlyEnforceIf(b[k].Not())
+        m.add(v >= 1).only_enforce_if(b[k])
+        m.add(v == 0).only_enforce_if(b[k].negated())
     for z in range(z_n):
-        m.Add(sum(y[t, z] for t in range(len(shapes))) >= 1)
+        m.add(sum(y[t, z] for t in range(len(shapes))) >= 1)
     for (t, z), bv in b.items():
         a = _alloc(shapes[t])
         for r in range(3):
-            m.Add(
+            m.add(
                 sum(_alloc(shapes[tt])[r] * y[tt, zz] for tt in range(len(shapes)) for zz in range(z_n))
                 - a[r]
                 >= load[r]
-            ).OnlyEnforceIf(bv)
+            ).only_enforce_if(bv)
             if pinned[r]:
-                m.Add(
+                m.add(
                     sum(_alloc(shapes[tt])[r] * y[tt, z] for tt in range(len(shapes))) - a[r] >= pinned[r]
-                ).OnlyEnforceIf(bv)
+                ).only_enforce_if(bv)
     # Every zone keeps one node's worth of spare for its own EBS-pinned pods: summed over zones,
     # capacity − Σ_z (a designated used node of z) ≥ all pinned requests.
     pinned_total = [sum(_req(s)[r] * s.replicas for s in workload.sets if s.ebs) for r in range(3)]
     if any(pinned_total):
-        designated = {k: m.NewBoolVar(f"d{k[0]}_{k[1]}") for k in y}
+        designated = {k: m.new_bool_var(f"d{k[0]}_{k[1]}") for k in y}
         for z in range(z_n):
-            m.Add(sum(designated[t, z] for t in range(len(shapes))) == 1)
+            m.add(sum(designated[t, z] for t in range(len(shapes))) == 1)
         for k, dv in designated.items():
-            m.AddImplication(dv, b[k])
+            m.add_implication(dv, b[k])
         for r in range(3):
-            m.Add(sum(_alloc(shapes[t])[r] * (y[t, z] - designated[t, z]) for (t, z) in y) >= pinned_total[r])
+            m.add(sum(_alloc(shapes[t])[r] * (y[t, z] - designated[t, z]) for (t, z) in y) >= pinned_total[r])
     for s in workload.sets:
         if not s.replicas:
             continue
@@ -198,19 +198,19 @@ def aggregate_bound(
         if not fit:
             raise CapacityExceeded(f"no instance type fits a pod of {s.name}")
         need = s.replicas + 1 if s.anti_affinity else 1
-        m.Add(sum(y[t, z] for t in fit for z in range(z_n)) >= need)
-        k = s.replicas // z_n
-        if s.anti_affinity and s.zone_spread and k:
+        m.add(sum(y[t, z] for t in fit for z in range(z_n)) >= need)
+        per_zone = s.replicas // z_n
+        if s.anti_affinity and s.zone_spread and per_zone:
             for z in range(z_n):
-                m.Add(sum(y[t, z] for t in fit) >= (k + 1 if s.ebs else k))
-    m.Minimize(
+                m.add(sum(y[t, z] for t in fit) >= (per_zone + 1 if s.ebs else per_zone))
+    m.minimize(
         sum(round(shapes[t].price * _PRICE_SCALE) * y[t, z] for t in range(len(shapes)) for z in range(z_n))
     )
     solver = cp_model.CpSolver()
     solver.parameters.max_time_in_seconds = time_limit
     solver.parameters.num_workers = workers
     solver.parameters.random_seed = seed
-    status = solver.Solve(m)
+    status = solver.solve(m)
     if status == cp_model.INFEASIBLE:
         raise CapacityExceeded("aggregate bound: infeasible workload")
-    return float(solver.BestObjectiveBound()) / _PRICE_SCALE
+    return float(solver.best_objective_bound) / _PRICE_SCALE

@@ -196,20 +196,19 @@ class ClusterState:
             for s, k in c.items():
                 if self.anti[s] and k > 1:
                     out.append(f"{k} pods of {self.workload.sets[s].name} on {self.nodes[n].name}")
-        for s, ps in enumerate(self.workload.sets):
-            placed = sum(self.zone_count[s])
+        for si, ps in enumerate(self.workload.sets):
+            s_zc = self.zone_count[si]
+            placed = sum(s_zc)
             if placed != ps.replicas:
                 out.append(f"{ps.name}: {placed} of {ps.replicas} pods placed")
-            if self.spread[s] and self._domains:
-                zc = [self.zone_count[s][d] for d in self._domains]
+            if self.spread[si] and self._domains:
+                zc = [s_zc[d] for d in self._domains]
                 if max(zc) - min(zc) > 1:
                     out.append(f"{ps.name}: zone skew {max(zc) - min(zc)} > 1")
             pins: dict[int, int] = {}
-            for z in ps.pinned_zones:
-                pins[self.zone_index[z]] = pins.get(self.zone_index[z], 0) + 1
-            for z, k in pins.items():
-                if self.zone_count[s][z] < k:
-                    out.append(
-                        f"{ps.name}: {k} pods pinned to {self.zones[z]}, {self.zone_count[s][z]} there"
-                    )
+            for zname in ps.pinned_zones:
+                pins[self.zone_index[zname]] = pins.get(self.zone_index[zname], 0) + 1
+            for zi, k in pins.items():
+                if s_zc[zi] < k:
+                    out.append(f"{ps.name}: {k} pods pinned to {self.zones[zi]}, {s_zc[zi]} there")
         return out

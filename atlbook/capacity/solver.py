@@ -94,16 +94,16 @@ def solve_shape(
     slots = _slots(zs, max_per_zone)
     idx = {sl: i for i, sl in enumerate(slots)}
     m = cp_model.CpModel()
-    u = [m.NewBoolVar(f"u{i}") for i in range(len(slots))]
+    u = [m.new_bool_var(f"u{i}") for i in range(len(slots))]
     ub = {s: (1 if sets[s].anti_affinity else min(sets[s].replicas, shape.pods)) for s in S}
-    x = {(s, n): m.NewIntVar(0, ub[s], f"x{s}_{n}") for s in S for n in range(len(slots))}
+    x = {(s, n): m.new_int_var(0, ub[s], f"x{s}_{n}") for s in S for n in range(len(slots))}
     for zi in range(z_n):
         zslots = [idx[zi, k] for k in range(max_per_zone[zs[zi]])]
         if zslots:
-            m.Add(u[zslots[0]] == 1)
+            m.add(u[zslots[0]] == 1)
         for a, b in zip(zslots, zslots[1:], strict=False):
-            m.Add(u[a] >= u[b])
-            m.Add(sum(sets[s].cpu_m * x[s, a] for s in S) >= sum(sets[s].cpu_m * x[s, b] for s in S))
+            m.add(u[a] >= u[b])
+            m.add(sum(sets[s].cpu_m * x[s, a] for s in S) >= sum(sets[s].cpu_m * x[s, b] for s in S))
     alloc = (shape.cpu_m, shape.memory_mi, shape.pods)
 
     def req(s: int) -> tuple[int, int, int]:
@@ -111,39 +111,39 @@ def solve_shape(
 
     for n in range(len(slots)):
         for s in S:
-            m.Add(x[s, n] <= ub[s] * u[n])
+            m.add(x[s, n] <= ub[s] * u[n])
         for r in range(3):
-            m.Add(sum(req(s)[r] * x[s, n] for s in S) <= alloc[r] * u[n])
-    zone_cnt: dict[tuple[int, int], cp_model.LinearExprT] = {}
+            m.add(sum(req(s)[r] * x[s, n] for s in S) <= alloc[r] * u[n])
+    zone_cnt: dict[tuple[int, int], cp_model.LinearExpr] = {}
     for s in S:
-        m.Add(sum(x[s, n] for n in range(len(slots))) == sets[s].replicas)
+        m.add(sum(x[s, n] for n in range(len(slots))) == sets[s].replicas)
         for zi in range(z_n):
-            zone_cnt[s, zi] = sum(x[s, idx[zi, k]] for k in range(max_per_zone[zs[zi]]))
+            zone_cnt[s, zi] = cp_model.LinearExpr.sum([x[s, idx[zi, k]] for k in range(max_per_zone[zs[zi]])])
         pins: dict[int, int] = {}
         for z in sets[s].pinned_zones:
             pins[zs.index(z)] = pins.get(zs.index(z), 0) + 1
         for zi, k in pins.items():
-            m.Add(zone_cnt[s, zi] >= k)
+            m.add(zone_cnt[s, zi] >= k)
         if sets[s].zone_spread:
             for a in range(z_n):
                 for b in range(z_n):
                     if a != b:
-                        m.Add(zone_cnt[s, a] - zone_cnt[s, b] <= 1)
+                        m.add(zone_cnt[s, a] - zone_cnt[s, b] <= 1)
     # N+1 recourse: for each failed slot f, re-place its pods on the other used slots.
     for f, (fz, _) in enumerate(slots if recourse else []):
         y: dict[tuple[int, int], cp_model.IntVar] = {}
         for s in S:
             targets = [n for n, (nz, _) in enumerate(slots) if n != f and (not sets[s].ebs or nz == fz)]
             for n in targets:
-                y[s, n] = m.NewIntVar(0, ub[s], f"y{f}_{s}_{n}")
-                m.Add(y[s, n] <= ub[s] * u[n])
+                y[s, n] = m.new_int_var(0, ub[s], f"y{f}_{s}_{n}")
+                m.add(y[s, n] <= ub[s] * u[n])
                 if sets[s].anti_affinity:
-                    m.Add(x[s, n] + y[s, n] <= 1)
-            m.Add(sum(y[s, n] for n in targets) == x[s, f])
+                    m.add(x[s, n] + y[s, n] <= 1)
+            m.add(sum(y[s, n] for n in targets) == x[s, f])
             if sets[s].zone_spread:
                 after = []
                 for zi in range(z_n):
-                    moved = sum(y[s, n] for n in targets if slots[n][0] == zi)
+                    moved = cp_model.LinearExpr.sum([y[s, n] for n in targets if slots[n][0] == zi])
                     expr = zone_cnt[s, zi] + moved
                     if zi == fz:
                         expr = expr - x[s, f]
@@ -151,7 +151,7 @@ def solve_shape(
                 for a in range(z_n):
                     for b in range(z_n):
                         if a != b:
-                            m.Add(after[a] - after[b] <= 1).OnlyEnforceIf(u[f])
+                            m.add(after[a] - after[b] <= 1).only_enforce_if(u[f])
         for n in range(len(slots)):
             if n == f:
                 continue
@@ -159,7 +159,7 @@ def solve_shape(
             if not terms:
                 continue
             for r in range(3):
-                m.Add(
+                m.add(
                     sum(req(s)[r] * (x[s, n] + y[s, n]) for s in terms)
                     + sum(req(s)[r] * x[s, n] for s in S if (s, n) not in y)
                     <= alloc[r] * u[n]
@@ -168,10 +168,10 @@ def solve_shape(
         lb_total, lb_zone = homogeneous_node_bound(workload, shape, zs)
     else:
         lb_total, lb_zone = packing_node_bound(workload, shape), {z: 1 for z in zs}
-    m.Add(sum(u) >= lb_total)
+    m.add(sum(u) >= lb_total)
     for zi, z in enumerate(zs):
-        m.Add(sum(u[idx[zi, k]] for k in range(max_per_zone[z])) >= min(lb_zone[z], max_per_zone[z]))
-    m.Minimize(sum(u))
+        m.add(sum(u[idx[zi, k]] for k in range(max_per_zone[z])) >= min(lb_zone[z], max_per_zone[z]))
+    m.minimize(sum(u))
     if hint is not None:
         _add_hint(m, hint, zs, max_per_zone, idx, u, x, S)
     solver = cp_model.CpSolver()
@@ -182,22 +182,22 @@ def solve_shape(
     left = max(0.05, time_limit - (time.monotonic() - t0))  # model building counts against the limit
     p.max_deterministic_time = left
     p.max_time_in_seconds = left
-    status = solver.Solve(m)
-    name = solver.StatusName(status)
+    status = solver.solve(m)
+    name = solver.status_name(status)
     wall = time.monotonic() - t0
     if status not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
-        return SolveResult(None, name, None, float(solver.BestObjectiveBound()), wall)
+        return SolveResult(None, name, None, float(solver.best_objective_bound), wall)
     nodes: list[Node] = []
-    used_slots = [n for n in range(len(slots)) if solver.Value(u[n])]
+    used_slots = [n for n in range(len(slots)) if solver.value(u[n])]
     for n in used_slots:
         zi, k = slots[n]
         nodes.append(Node(f"{zs[zi]}/{shape.name}/{k}", zs[zi], shape))
     state = ClusterState(workload, nodes, zs)
     for j, n in enumerate(used_slots):
         for s in S:
-            for _ in range(solver.Value(x[s, n])):
+            for _ in range(solver.value(x[s, n])):
                 state.place(s, j)
-    return SolveResult(state, name, len(used_slots), float(solver.BestObjectiveBound()), wall)
+    return SolveResult(state, name, len(used_slots), float(solver.best_objective_bound), wall)
 
 
 def _add_hint(
@@ -220,10 +220,10 @@ def _add_hint(
         for k in range(max_per_zone[z]):
             slot = idx[zi, k]
             if k < len(nodes):
-                m.AddHint(u[slot], 1)
+                m.add_hint(u[slot], 1)
                 for s in S:
-                    m.AddHint(x[s, slot], hint.count[nodes[k]].get(s, 0))
+                    m.add_hint(x[s, slot], hint.count[nodes[k]].get(s, 0))
             else:
-                m.AddHint(u[slot], 0)
+                m.add_hint(u[slot], 0)
                 for s in S:
-                    m.AddHint(x[s, slot], 0)
+                    m.add_hint(x[s, slot], 0)
