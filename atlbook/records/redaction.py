@@ -132,8 +132,7 @@ _PATTERNS: tuple[tuple[str, re.Pattern[str], int], ...] = (
     (
         "password_field",
         re.compile(
-            r"(?i)(?<![A-Za-z0-9-])[A-Za-z0-9_]*?"
-            r"(?:password|passwd|pwd|passphrase|client_secret|secret_key|api_?key|access_token|auth_token"
+            r"(?i)(?:password|passwd|pwd|passphrase|client_secret|secret_key|api_?key|access_token|auth_token"
             r"|refresh_token)[\"']?\s*(?:[:=]|=>)\s*[\"']?("
             + _REFERENCE
             + r"(?!(?:None|null|true|false)\b)[^\s\"'&;,)}\]<>]{3,})"
@@ -141,6 +140,32 @@ _PATTERNS: tuple[tuple[str, re.Pattern[str], int], ...] = (
         1,
     ),
 )
+
+
+def _hints() -> dict[int, tuple[str, ...]]:
+    """Per pattern (by index), lowercase substrings one of which must occur for it to match."""
+    by_kind: dict[str, tuple[str, ...]] = {
+        "private_key": ("private key-----",),
+        "atlassian_token": ("atatt", "atctt", "atbb", "atoa"),
+        "jwt": ("eyj",),
+        "auth_header": ("bearer", "basic", "token"),
+        "aws_access_key_id": ("akia", "asia", "agpa", "aida", "aroa", "anpa", "anva", "aipa", "abia", "acca"),
+        "url_password": ("://",),
+        "password_field": ("pass", "pwd", "secret", "key", "token"),
+    }
+    hints: dict[int, tuple[str, ...]] = {}
+    seen: set[str] = set()
+    for index, (kind, _, _) in enumerate(_PATTERNS):
+        if kind == "aws_secret_access_key":
+            if kind not in seen:  # the context form needs a key name; the standalone form has no hint
+                hints[index] = ("secret",)
+        elif kind in by_kind:
+            hints[index] = by_kind[kind]
+        seen.add(kind)
+    return hints
+
+
+_HINTS = _hints()
 
 
 def mask(kind: str) -> str:
@@ -224,8 +249,13 @@ class Redactor:
             if n:
                 self.counts[SECRET_KIND] += n
         if patterns:
-            for kind, pattern, group in _PATTERNS:
+            lowered = text.lower()
+            for index, (kind, pattern, group) in enumerate(_PATTERNS):
+                hints = _HINTS.get(index)
+                if hints is not None and not any(h in lowered for h in hints):
+                    continue  # cheap substring test first: most text holds none of the keywords
                 text = self._sub(kind, pattern, group, text)
+                lowered = text.lower() if hints is not None else lowered
         return text
 
     def _sub(self, kind: str, pattern: re.Pattern[str], group: int, text: str) -> str:
