@@ -15,6 +15,11 @@ as a pandas DataFrame, HTML and plain text before anything changes, and counts w
   (precondition / action / verify), the call and the error (:class:`ApplyFailed`) — recorded in the
   ledger too. A rerun resumes at the first unfinished step.
 
+Resume is for an *unfinished* run only: a step counts as done while the ledger holds it with the same
+:meth:`Step.digest` (what it brings about — a step asked for different new values runs again), and a
+plan that ran to completion is marked so, making the next mutating run start afresh (otherwise a later
+change, e.g. replicas 2 → 3, would be skipped as "done").
+
 The :class:`Ledger` lives outside the kernel: a ConfigMap ``atlbook-ledger-<runbook>`` in the stack's
 namespace (:class:`ConfigMapBackend`), written with optimistic concurrency (``resourceVersion``
 compare-and-swap), and mirrored into the record with :meth:`Ledger.to_dict`. :class:`MemoryBackend` is
@@ -136,6 +141,19 @@ class Step:
     def is_mutating(self) -> bool:
         """Whether the step changes the stack."""
         return bool(self.mutates)
+
+    def digest(self) -> str:
+        """A short hash of what the step brings about (id, kind, target, new values of its diffs).
+
+        The ledger keeps it with a done step; a rerun skips the step only while it is the same.
+        """
+        doc = [
+            self.id,
+            self.kind,
+            self.target,
+            sorted((d.path, json.dumps(d.new, default=str)) for d in self.diffs),
+        ]
+        return hashlib.sha256(json.dumps(doc).encode()).hexdigest()[:16]
 
     def to_dict(self) -> dict[str, Any]:
         """A record-safe description (no callables; sensitive values masked)."""
@@ -512,6 +530,7 @@ class Ledger:
             "steps": self.steps,
             "failures": list(self._doc.get("failures") or []),
             "plan": self._doc.get("plan"),
+            "completed": self._doc.get("completed"),
             "notes": list(self.notes),
         }
 
@@ -638,7 +657,7 @@ class Ledger:
         )
         return broken[0]
 
-    def record_done(self, step_id: str, detail: str | None = None) -> None:
+    def record_done(self, step_id: str, detail: str | None = None, *, digest: str | None = None) -> None:
         """Record ``step_id`` done by this run (must hold the lock); renews the lease."""
 
         def mark(doc: dict[str, Any]) -> None:
@@ -647,6 +666,7 @@ class Ledger:
                 "done_at": _iso(self.clock()),
                 "run_id": self.run_id,
                 "detail": detail,
+                "digest": digest,
             }
             doc["lock"]["lease_until"] = self._lease_until()
 
@@ -672,9 +692,32 @@ class Ledger:
         self._update(fail, what=f"record step {step_id} failed")
 
     def record_plan(self, plan: Plan) -> None:
-        """Remember which plan this run applies (fingerprint + counts)."""
+        """Remember which plan this run applies (fingerprint + counts).
+
+        When the previous plan ran to completion its done steps are no resume point: they move to the
+        history and this run starts afresh (a note says so).
+        """
 
         def put(doc: dict[str, Any]) -> None:
+            completed = doc.get("completed")
+            if completed:
+                note = (
+                    f"the previous run ({completed.get('run_id')}) completed at {completed.get('at')}; "
+                    "starting afresh"
+                )
+                if note not in self.notes:
+                    self.notes.append(note)
+                doc.setdefault("history", []).append(
+                    {
+                        "event": "completed",
+                        "plan": doc.get("plan"),
+                        "completed": completed,
+                        "steps": sorted(doc.get("steps") or {}),
+                    }
+                )
+                doc["history"] = doc["history"][-20:]
+                doc["steps"] = {}
+                doc["completed"] = None
             doc["plan"] = {
                 "name": plan.name,
                 "fingerprint": plan.fingerprint(),
@@ -684,6 +727,20 @@ class Ledger:
             }
 
         self._update(put, what="record the plan")
+
+    def record_complete(self, plan: Plan) -> None:
+        """Mark the current plan run to completion: the next mutating run starts afresh."""
+
+        def done(doc: dict[str, Any]) -> None:
+            self._check_ours(doc)
+            doc["completed"] = {
+                "plan": plan.name,
+                "fingerprint": plan.fingerprint(),
+                "run_id": self.run_id,
+                "at": _iso(self.clock()),
+            }
+
+        self._update(done, what="record the plan complete")
 
     def clear(self) -> None:
         """Forget every done step (explicit restart from scratch); keeps the lock and history."""
@@ -820,13 +877,16 @@ def apply(
         if ledger is not None and mutating:
             ledger.refresh()
         for index, step in enumerate(plan.steps, 1):
+            note = ""
             if ledger is not None and mutating and ledger.is_done(step.id):
-                when = ledger.steps[step.id].get("done_at")
-                msg = f"already done (at {when}); skipped"
-                emit(StepEvent(index, total, step, "skipped", msg))
-                results.append(StepResult(step.id, "skipped", msg))
-                continue
-            emit(StepEvent(index, total, step, "start", step.description))
+                record = ledger.steps[step.id]
+                if record.get("digest") in (None, step.digest()):
+                    msg = f"already done (at {record.get('done_at')}); skipped"
+                    emit(StepEvent(index, total, step, "skipped", msg))
+                    results.append(StepResult(step.id, "skipped", msg))
+                    continue
+                note = f"done at {record.get('done_at')} with other changes; running it again"
+            emit(StepEvent(index, total, step, "start", note or step.description))
             started = clock()
             phase = "precondition"
             try:
@@ -858,7 +918,7 @@ def apply(
             text = detail if isinstance(detail, str) else ""
             if step.is_mutating:
                 assert ledger is not None
-                ledger.record_done(step.id, text or None)
+                ledger.record_done(step.id, text or None, digest=step.digest())
                 status: Literal["done", "unchanged", "checked"] = "done"
             elif step.kind == "check":
                 status = "checked"
@@ -871,6 +931,7 @@ def apply(
         with ledger.locked():
             ledger.record_plan(plan)
             run_steps()
+            ledger.record_complete(plan)
     else:
         run_steps()
     return ApplyReport(plan.name, results, ledger.to_dict() if ledger is not None else None)

@@ -339,3 +339,37 @@ def test_clear_forgets_done_steps() -> None:
 )
 def test_ledger_name(runbook: str, name: str) -> None:
     assert ledger_name(runbook) == name
+
+
+def test_a_completed_run_is_no_resume_point() -> None:
+    backend = MemoryBackend()
+    first: list[str] = []
+    apply(make_plan(first), ledger(backend, pid=1))
+    assert backend.doc["completed"]["run_id"]  # type: ignore[index]
+    later: list[str] = []  # e.g. replicas 2 → 3 later: the same step ids must run again
+    led = ledger(backend, pid=2)
+    report = apply(make_plan(later), led)
+    assert later == first and all(r.status != "skipped" for r in report.results)
+    assert "completed" in led.notes[0] and "starting afresh" in led.notes[0]
+    assert backend.doc["history"][-1]["event"] == "completed"  # type: ignore[index]
+
+
+def test_a_done_step_asked_for_other_values_runs_again() -> None:
+    backend = MemoryBackend()
+    log: list[str] = []
+    with pytest.raises(ApplyFailed):
+        apply(make_plan(log, fail_at="service"), ledger(backend, pid=1))
+    plan = make_plan(log)
+    plan.step("statefulset").diffs = (FieldDiff("spec.replicas", 2, 4),)  # not what was done
+    events: list[StepEvent] = []
+    apply(plan, ledger(backend, pid=2), progress=events.append)
+    assert log == ["namespace", "configmap", "statefulset", "service", "statefulset", "service", "post-check"]
+    again = [e for e in events if e.step.id == "statefulset" and e.status == "start"]
+    assert "with other changes; running it again" in again[0].message
+
+
+def test_step_digest_ignores_old_values() -> None:
+    a = Step("s", "x", kind="update", diffs=(FieldDiff("spec.image", "9.12.1", "9.12.3"),))
+    b = Step("s", "x", kind="update", diffs=(FieldDiff("spec.image", "9.12.3", "9.12.3"),))
+    c = Step("s", "x", kind="update", diffs=(FieldDiff("spec.image", "9.12.1", "9.12.4"),))
+    assert a.digest() == b.digest() != c.digest()
