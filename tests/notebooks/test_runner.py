@@ -27,6 +27,7 @@ import sys
 import urllib.parse
 from pathlib import Path
 
+import nbformat
 import pytest
 
 from atlbook import records
@@ -115,6 +116,7 @@ def test_success_writes_a_private_record(work: Workdir) -> None:
     for f in [*rec.iterdir(), work.records / "index.jsonl"]:
         assert stat.S_IMODE(f.stat().st_mode) == 0o600, f
 
+    nbformat.validate(nbformat.read(rec / "notebook.ipynb", as_version=4))
     values = records.read(rec)
     assert values == {"greeting": "hi there", "count": 10, "stack_name": "sandbox", "applied": True}
     summary = json.loads((rec / "summary.json").read_text())

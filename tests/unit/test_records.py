@@ -142,6 +142,7 @@ def test_write_record_layout_permissions_and_redaction(tmp_path) -> None:
     assert summary["redaction"]["masked"]["secret"] >= 3
     assert summary["redaction"]["masked"]["aws_access_key_id"] == 1
     assert records.read(info.path) == {"n": 2, "plan": {"steps": 2}, "findings": summary["findings"]}
+    nbformat.validate(nbformat.read(info.path / "notebook.ipynb", as_version=4))  # still opens in JupyterLab
 
 
 def test_html_reads_offline(tmp_path) -> None:
