@@ -372,13 +372,18 @@ class ConfigMapBackend:
     """The ledger as ConfigMap ``atlbook-ledger-<runbook>`` in ``namespace`` (key ``ledger.json``).
 
     Creates are by name (409 → someone else created it: ``Conflict``); updates are PUTs carrying the
-    ``resourceVersion`` read, so a concurrent writer makes this one fail with ``Conflict``.
+    ``resourceVersion`` read, so a concurrent writer makes this one fail with ``Conflict``. With
+    ``create_namespace`` (default) a missing namespace is created for it (labelled managed-by atlbook):
+    the ledger is written before the first step, which may be the one creating the namespace.
     """
 
     KEY = "ledger.json"
 
-    def __init__(self, clients: Clients, namespace: str, runbook: str) -> None:
+    def __init__(
+        self, clients: Clients, namespace: str, runbook: str, *, create_namespace: bool = True
+    ) -> None:
         self.clients = clients
+        self.create_namespace = create_namespace
         self.namespace = namespace
         self.name = ledger_name(runbook)
         self.runbook = runbook
@@ -411,7 +416,25 @@ class ConfigMapBackend:
             "data": {self.KEY: json.dumps(doc, sort_keys=True, default=str)},
         }
         if version is None:
-            out = k8s.create(self.clients.k8s, body, policy=self.clients.policy)
+            try:
+                out = k8s.create(self.clients.k8s, body, policy=self.clients.policy)
+            except errors.NotFound:
+                if not self.create_namespace:
+                    raise
+                log.info("namespace %s does not exist yet: creating it for the ledger", self.namespace)
+                namespace = {
+                    "apiVersion": "v1",
+                    "kind": "Namespace",
+                    "metadata": {
+                        "name": self.namespace,
+                        "labels": {"app.kubernetes.io/managed-by": "atlbook"},
+                    },
+                }
+                try:
+                    k8s.create(self.clients.k8s, namespace, policy=self.clients.policy)
+                except errors.Conflict:
+                    pass
+                out = k8s.create(self.clients.k8s, body, policy=self.clients.policy)
         else:
             body["metadata"]["resourceVersion"] = version
             out = k8s.replace(self.clients.k8s, body, policy=self.clients.policy)

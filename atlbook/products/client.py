@@ -49,6 +49,7 @@ __all__ = [
     "BasicAuth",
     "ClusterNode",
     "IndexSummary",
+    "K8sAccess",
     "PodProxy",
     "ProductClient",
     "ProductStatus",
@@ -99,11 +100,25 @@ class Transport(Protocol):
         ...
 
 
+class K8sAccess(Protocol):
+    """What the API-server transports need of a :class:`~atlbook.clients.Clients` bundle."""
+
+    @property
+    def k8s(self) -> Any:
+        """The kubernetes ApiClient."""
+        ...
+
+    @property
+    def policy(self) -> retry.RetryPolicy:
+        """The retry policy."""
+        ...
+
+
 class PodProxy:
     """One product node (pod) through the API server's pod proxy."""
 
     def __init__(
-        self, clients: Clients, namespace: str, pod: str, port: int, *, context_path: str = ""
+        self, clients: K8sAccess, namespace: str, pod: str, port: int, *, context_path: str = ""
     ) -> None:
         self.clients = clients
         self.namespace = namespace
@@ -145,7 +160,7 @@ class ServiceProxy(PodProxy):
     """The product's Service through the API server's service proxy (any ready node answers)."""
 
     def __init__(
-        self, clients: Clients, namespace: str, service: str, port: int, *, context_path: str = ""
+        self, clients: K8sAccess, namespace: str, service: str, port: int, *, context_path: str = ""
     ) -> None:
         super().__init__(clients, namespace, service, port, context_path=context_path)
         self.description = f"service {namespace}/{service}:{port}"
@@ -519,7 +534,7 @@ class ProductClient:
     @classmethod
     def for_pod(
         cls,
-        clients: Clients,
+        clients: K8sAccess,
         product: str,
         namespace: str,
         pod: str,
@@ -534,7 +549,7 @@ class ProductClient:
     @classmethod
     def for_service(
         cls,
-        clients: Clients,
+        clients: K8sAccess,
         product: str,
         namespace: str,
         service: str,

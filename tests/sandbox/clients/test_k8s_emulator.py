@@ -254,3 +254,13 @@ def test_pod_log_and_evict(emu: KubeEmulator, clients: Clients, node: str) -> No
     assert emu.wait_for(lambda: emu.store.peek("pods", "default", "q") is None, 120)
     with pytest.raises(errors.NotFound):
         k8s.evict(api, "default", "q")
+
+
+def test_configmap_ledger_creates_its_namespace(clients: Clients) -> None:
+    backend = ConfigMapBackend(clients, "atlassian", "10-provision")
+    backend.save({"steps": {}}, None)
+    ns = k8s.get(clients.k8s, "Namespace", "atlassian")
+    assert ns["metadata"]["labels"]["app.kubernetes.io/managed-by"] == "atlbook"
+    strict = ConfigMapBackend(clients, "elsewhere", "10-provision", create_namespace=False)
+    with pytest.raises(errors.NotFound):
+        strict.save({"steps": {}}, None)
