@@ -67,7 +67,7 @@ def _add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def _state_dir(args: argparse.Namespace) -> pathlib.Path:
-    from atlbook.sandbox.stack import default_state_dir
+    from atlbook.sandbox.paths import default_state_dir
 
     return pathlib.Path(args.state_dir) if args.state_dir else default_state_dir()
 

@@ -40,6 +40,7 @@ from atlbook.sandbox.clock import SimClock
 from atlbook.sandbox.eks_mirror import EksMirror, authenticate_eks_token
 from atlbook.sandbox.faults import FAULTS, FaultManager
 from atlbook.sandbox.ingress import StickyIngress
+from atlbook.sandbox.paths import default_state_dir
 from atlbook.sandbox.postgres import PostgresServer, PostgresUnavailable
 from atlbook.sandbox.products.faultbook import FaultBook
 from atlbook.sandbox.products.registry import SimulatedProducts
@@ -61,20 +62,6 @@ CONTEXT = "atlbook-sandbox"
 REGION = "us-east-1"
 ADMIN_USER = "kubernetes-admin"
 """The Kubernetes user of the kubeconfig's static token."""
-
-
-def default_state_dir(cwd: pathlib.Path | None = None) -> pathlib.Path:
-    """``$ATLBOOK_SANDBOX_DIR``, else the first ``.atlbook/sandbox`` walking up, else ``./.atlbook/sandbox``.
-
-    Reads the environment when called (never at import time)."""
-    env = os.environ.get("ATLBOOK_SANDBOX_DIR")
-    if env:
-        return pathlib.Path(env)
-    here = (cwd or pathlib.Path.cwd()).resolve()
-    for d in (here, *here.parents):
-        if (d / ".atlbook" / "sandbox").is_dir():
-            return d / ".atlbook" / "sandbox"
-    return here / ".atlbook" / "sandbox"
 
 
 class Sandbox:
@@ -202,21 +189,24 @@ class Sandbox:
 
     def stop(self) -> None:
         """Stop every component (idempotent); the state files say it is down."""
-        for part in (self.control, self.feeder, self.products, self.ingress):
-            if part is not None:
-                try:
-                    part.stop()
-                except Exception:  # noqa: BLE001 - keep stopping the rest
-                    log.debug("stop failed for %r", part, exc_info=True)
         if self.fault_manager is not None:
             self.fault_manager.clear_all()
-        if self.kube is not None:
+
+        def stop_part(part: Any) -> None:
             try:
-                self.kube.stop()
-            except Exception:  # noqa: BLE001
-                log.debug("kube stop failed", exc_info=True)
-        if self.aws is not None:
-            self.aws.stop()
+                part.stop()
+            except Exception:  # noqa: BLE001 - keep stopping the rest
+                log.debug("stop failed for %r", part, exc_info=True)
+
+        # Servers poll for shutdown every 0.5 s: stop them side by side.
+        parts = [
+            p for p in (self.control, self.feeder, self.products, self.ingress, self.kube, self.aws) if p
+        ]
+        threads = [threading.Thread(target=stop_part, args=(p,), daemon=True) for p in parts]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(timeout=10)
         if self.postgres is not None:
             self.postgres.stop()
             if self.postgres._own_root:  # noqa: SLF001 - a private temp dir outside state_dir
