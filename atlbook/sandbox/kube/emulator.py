@@ -115,6 +115,7 @@ class KubeEmulator:
         self.request_observers: list[RequestObserver] = []
         self._lifecycle: list[tuple[Any, Any]] = []
         self.last_error: str | None = None
+        self.last_connection_error: str | None = None
         self.stopping = False
         self._server: ApiServer | None = None
         self._threads: list[threading.Thread] = []
