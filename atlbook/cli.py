@@ -64,6 +64,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
     directory = _notebooks_dir(args)
     overrides = [(k, v) for k, v in (args.param or [])]
+    written: list[Any] = []
     try:
         result = runner.run(
             args.runbook,
@@ -72,10 +73,11 @@ def _cmd_run(args: argparse.Namespace) -> int:
             apply=args.apply,
             output_root=_records_root(args),
             directory=directory,
-            on_record=lambda info: None,
+            on_record=written.append,
         )
     except KeyboardInterrupt:
-        sys.stderr.write("atlbook: interrupted; the record was written (see `atlbook records show latest`)\n")
+        where = f"record={written[0].path}" if written else "no record written"
+        print(f"{'interrupted':<9} {args.runbook}  {where}")
         return 130
     err = ""
     if result.error:
