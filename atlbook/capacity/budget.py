@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Mapping
+from typing import Any
 
 from atlbook.capacity.workload import Workload
 from atlbook.errors import CapacityExceeded, ConfigError
@@ -21,6 +22,7 @@ __all__ = [
     "BYTES_PER_CONNECTION",
     "DB_CLASS_MEMORY_GIB",
     "ConnectionBudget",
+    "budget_for_stack",
     "budget_from_workload",
     "connection_budget",
     "max_connections",
@@ -94,6 +96,21 @@ class ConnectionBudget:
         """Connections missing (0 when it fits)."""
         return max(0, self.need - self.max_connections)
 
+    def summary(self) -> dict[str, Any]:
+        """JSON-able figures for records."""
+        return {
+            "need": self.need,
+            "max_connections": self.max_connections,
+            "instance_class": self.instance_class,
+            "fits": self.fits,
+            "deficit": self.deficit,
+            "per_product": dict(self.per_product),
+            "surge": self.surge,
+            "reserve": self.reserve,
+            "bigger_class": self.bigger_class,
+            "pool_max_that_fits": self.pool_max_that_fits,
+        }
+
     def explain(self) -> str:
         """One line with the numbers and, if it does not fit, the fixes."""
         parts = " + ".join(f"{k} {v}" for k, v in self.per_product.items())
@@ -152,3 +169,25 @@ def budget_from_workload(
     if require_fit and not b.fits:
         raise CapacityExceeded(b.explain())
     return b
+
+
+def budget_for_stack(spec: Any, *, reserve: int | None = None) -> ConnectionBudget:
+    """Budget of a ``StackSpec`` (duck-typed): its enabled products' replicas × ``db_pool_max`` against
+    ``database.instance_class``; ``reserve`` defaults to ``database.reserved_connections`` or 10.
+
+    Refuses (``ConfigError``) a stack without a database class.
+    """
+    from atlbook.capacity.workload import workload_from_stack
+
+    db = getattr(spec, "database", None) if not isinstance(spec, Mapping) else spec.get("database")
+    cls = getattr(db, "instance_class", None) if not isinstance(db, Mapping) else db.get("instance_class")
+    if not cls:
+        raise ConfigError("stack has no database.instance_class")
+    if reserve is None:
+        got = (
+            getattr(db, "reserved_connections", None)
+            if not isinstance(db, Mapping)
+            else db.get("reserved_connections")
+        )
+        reserve = int(got) if got is not None else 10
+    return budget_from_workload(workload_from_stack(spec), str(cls), reserve=reserve)

@@ -159,6 +159,29 @@ class Recommendation:
         """Cost / best applicable lower bound."""
         return self.cost_per_hour / self.bounds.best if self.bounds.best > 0 else math.inf
 
+    def cost_rows(self) -> list[dict[str, Any]]:
+        """Per instance type tried: plan cost against that type's lower bound (for the cost plot)."""
+        rows: list[dict[str, Any]] = []
+        for c in self.candidates:
+            if "heuristic_cost" in c:
+                rows.append(
+                    {
+                        "label": "heuristic",
+                        "type": c["instance_type"],
+                        "cost": c["heuristic_cost"],
+                        "bound": c["lb_cost"],
+                    }
+                )
+        rows.append(
+            {
+                "label": "recommended",
+                "type": self.instance_type,
+                "cost": self.cost_per_hour,
+                "bound": self.bounds.best,
+            }
+        )
+        return rows
+
     def placement_frame(self) -> Any:
         """The placement table as a pandas DataFrame."""
         import pandas as pd

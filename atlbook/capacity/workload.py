@@ -133,6 +133,23 @@ class Workload:
         """Total memory requests, MiB."""
         return sum(s.replicas * s.memory_mi for s in self.sets)
 
+    def rows(self) -> list[dict[str, Any]]:
+        """One row per pod set, for a table."""
+        return [
+            {
+                "set": s.name,
+                "app": s.app,
+                "replicas": s.replicas,
+                "cpu_m": s.cpu_m,
+                "memory_mi": s.memory_mi,
+                "anti_affinity": s.anti_affinity,
+                "zone_spread": s.zone_spread,
+                "ebs": s.ebs,
+                "priority": s.priority,
+            }
+            for s in self.sets
+        ]
+
 
 def _get(obj: Any, key: str, default: Any = None) -> Any:
     if obj is None:
