@@ -33,6 +33,7 @@ from pydantic import (
     Discriminator,
     Field,
     Tag,
+    ValidationInfo,
     field_validator,
     model_serializer,
     model_validator,
@@ -330,8 +331,38 @@ SecretField = Annotated[SecretRef, BeforeValidator(_secret_field)]
 # --- building blocks -------------------------------------------------------------------------------
 
 
+def _overlay(base: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in update.items():
+        if isinstance(merged.get(key), dict) and isinstance(value, dict):
+            merged[key] = _overlay(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
 class _Model(BaseModel):
+    """Base of the stack models: unknown keys refused, defaults validated, inputs kept out of errors.
+
+    A partial mapping given for a field whose default is a model is laid over that default, so that
+    ``jvm: {max_heap: 2g}`` keeps the product's default ``min_heap`` (as a YAML author expects).
+    """
+
     model_config = ConfigDict(extra="forbid", validate_default=True, hide_input_in_errors=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _over_defaults(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            return data
+        merged = dict(data)
+        for name, info in cls.model_fields.items():
+            if info.default_factory is None or not isinstance(data.get(name), dict):
+                continue
+            default = info.get_default(call_default_factory=True)
+            if isinstance(default, BaseModel):
+                merged[name] = _overlay(default.model_dump(exclude_unset=True), data[name])
+        return merged
 
 
 class DatabaseTunnel(_Model):
@@ -430,7 +461,13 @@ class ResourcesSpec(_Model):
         if self.requests.cpu is None or self.requests.memory is None:
             raise ValueError("requests need both cpu and memory")
         if self.limits.memory is None:
-            self.limits = self.limits.model_copy(update={"memory": self.requests.memory})
+            # the derived limit is not marked as set: a partial override of requests re-derives it
+            derived = ResourceAmounts.model_construct(
+                _fields_set=set(self.limits.model_fields_set),
+                cpu=self.limits.cpu,
+                memory=self.requests.memory,
+            )
+            object.__setattr__(self, "limits", derived)
         if memory_bytes(self.limits.memory or "0") < memory_bytes(self.requests.memory):
             raise ValueError("limits.memory is below requests.memory")
         if self.limits.cpu is not None and cpu_millicores(self.limits.cpu) < cpu_millicores(
@@ -456,32 +493,26 @@ class ResourcesSpec(_Model):
 
 
 def _resources(cpu: str, memory: str, cpu_limit: str | None = None, memory_limit: str | None = None) -> Any:
-    return lambda: ResourcesSpec(
-        requests=ResourceAmounts(cpu=cpu, memory=memory),
-        limits=ResourceAmounts(cpu=cpu_limit, memory=memory_limit or memory),
-    )
+    limits = {k: v for k, v in (("cpu", cpu_limit), ("memory", memory_limit)) if v is not None}
+    document: dict[str, Any] = {"requests": {"cpu": cpu, "memory": memory}}
+    if limits:
+        document["limits"] = limits
+    return lambda: ResourcesSpec.model_validate(document)
 
 
 def _gib(size: int) -> str:
     return f"{size / 2**30:.2f} GiB"
 
 
-def _check_jvm_container(where: str, resources: ResourcesSpec, jvm: JvmSpec | None = None) -> None:
-    """Refuse a JVM container whose memory limit differs from its request, or whose heap does not fit."""
+def _jvm_memory_limit(resources: ResourcesSpec) -> ResourcesSpec:
+    """Refuse a JVM container whose memory limit differs from its request (the JVM cannot shrink)."""
     if resources.memory_limit_bytes != resources.memory_request_bytes:
         raise ValueError(
-            f"{where}resources.limits.memory must equal {where}resources.requests.memory for a JVM "
+            "limits.memory must equal requests.memory for a JVM "
             f"(got request {resources.requests.memory}, limit {resources.limits.memory}); "
             "leave the limit out and it defaults to the request"
         )
-    if jvm is not None and jvm.footprint_bytes >= resources.memory_request_bytes:
-        cache = f" + reserved_code_cache {jvm.reserved_code_cache}" if jvm.reserved_code_cache else ""
-        raise ValueError(
-            f"{where}jvm.max_heap {jvm.max_heap}{cache} = {_gib(jvm.footprint_bytes)} does not fit in "
-            f"resources.requests.memory {resources.requests.memory} "
-            f"= {_gib(resources.memory_request_bytes)}; "
-            "the JVM needs native memory beyond the heap (rule of thumb: memory = 1.5-2 x max heap)"
-        )
+    return resources
 
 
 class JvmSpec(_Model):
@@ -561,8 +592,24 @@ class ProductSpec(_Model):
         """``image:version`` — the image the StatefulSet runs."""
         return f"{self.image}:{self.version}"
 
-    def _check_jvm(self) -> None:
-        _check_jvm_container("", self.resources, self.jvm)
+    @field_validator("resources")
+    @classmethod
+    def _jvm_limit(cls, value: ResourcesSpec) -> ResourcesSpec:
+        return _jvm_memory_limit(value)
+
+    @field_validator("jvm")
+    @classmethod
+    def _jvm_fits(cls, value: JvmSpec, info: ValidationInfo) -> JvmSpec:
+        resources = info.data.get("resources")
+        if isinstance(resources, ResourcesSpec) and value.footprint_bytes >= resources.memory_request_bytes:
+            cache = f" + reserved_code_cache {value.reserved_code_cache}" if value.reserved_code_cache else ""
+            raise ValueError(
+                f"max_heap {value.max_heap}{cache} = {_gib(value.footprint_bytes)} does not fit in "
+                f"resources.requests.memory {resources.requests.memory} "
+                f"= {_gib(resources.memory_request_bytes)}; the JVM needs native memory beyond the heap "
+                "(rule of thumb: memory = 1.5-2 x max heap)"
+            )
+        return value
 
 
 class SynchronySpec(_Model):
@@ -574,6 +621,11 @@ class SynchronySpec(_Model):
         default_factory=_resources("2", "2.5G"),
         description="Chart default: cpu 2, memory 2.5G (limit = request).",
     )
+
+    @field_validator("resources")
+    @classmethod
+    def _jvm_limit(cls, value: ResourcesSpec) -> ResourcesSpec:
+        return _jvm_memory_limit(value)
 
 
 class ConfluenceSpec(ProductSpec):
@@ -593,12 +645,6 @@ class ConfluenceSpec(ProductSpec):
     db_pool_max: int = Field(default=100, ge=1, description="ATL_DB_POOLMAXSIZE; image default 100.")
     synchrony: SynchronySpec = Field(default_factory=SynchronySpec, description="Synchrony settings.")
 
-    @model_validator(mode="after")
-    def _jvm_fits(self) -> ConfluenceSpec:
-        self._check_jvm()
-        _check_jvm_container("synchrony.", self.synchrony.resources)
-        return self
-
 
 class JiraSpec(ProductSpec):
     """Jira Software Data Center (http 8080, Ehcache 40001/40011). Defaults are chart 2.0.9's."""
@@ -615,11 +661,6 @@ class JiraSpec(ProductSpec):
         description="Chart default: heap 768m/384m, code cache 512m.",
     )
     db_pool_max: int = Field(default=100, ge=1, description="ATL_DB_POOLMAXSIZE; image default 100.")
-
-    @model_validator(mode="after")
-    def _jvm_fits(self) -> JiraSpec:
-        self._check_jvm()
-        return self
 
 
 class NfsSpec(_Model):
@@ -646,6 +687,11 @@ class OpenSearchSpec(_Model):
         default="10Gi", description="Persistent volume per replica; default 10Gi."
     )
 
+    @field_validator("resources")
+    @classmethod
+    def _jvm_limit(cls, value: ResourcesSpec) -> ResourcesSpec:
+        return _jvm_memory_limit(value)
+
 
 class MeshSpec(_Model):
     """Bitbucket Mesh (git storage nodes, gRPC 7777)."""
@@ -655,6 +701,11 @@ class MeshSpec(_Model):
     resources: ResourcesSpec = Field(
         default_factory=_resources("1", "2G", "2"), description="Chart default: requests 1/2G, limits 2/2G."
     )
+
+    @field_validator("resources")
+    @classmethod
+    def _jvm_limit(cls, value: ResourcesSpec) -> ResourcesSpec:
+        return _jvm_memory_limit(value)
 
 
 class SshServiceSpec(_Model):
@@ -684,13 +735,6 @@ class BitbucketSpec(ProductSpec):
     opensearch: OpenSearchSpec = Field(default_factory=OpenSearchSpec, description="Search backend.")
     mesh: MeshSpec = Field(default_factory=MeshSpec, description="Bitbucket Mesh.")
     ssh: SshServiceSpec = Field(default_factory=SshServiceSpec, description="SSH LoadBalancer Service.")
-
-    @model_validator(mode="after")
-    def _jvm_fits(self) -> BitbucketSpec:
-        self._check_jvm()
-        _check_jvm_container("opensearch.", self.opensearch.resources)
-        _check_jvm_container("mesh.", self.mesh.resources)
-        return self
 
 
 class ProductsSpec(_Model):

@@ -113,8 +113,11 @@ def test_dotted_override_into_the_stack_beats_files(write: Any) -> None:
             ("stack.node_groups.0.desired_per_zone", "2"),
             ("stack.zones", "[us-east-1a, us-east-1b]"),
             ("stack.products.jira.version", "11.0"),
+            ("stack.products.bitbucket.mesh.resources.requests.memory", "3Gi"),
         ],
     )
+    mesh = resolved.stack.products.bitbucket.mesh.resources  # partial override keeps the other defaults
+    assert (mesh.requests.cpu, mesh.requests.memory, mesh.limits.memory) == ("1", "3Gi", "3Gi")
     assert resolved.stack.products.jira.replicas == 4
     assert resolved.stack.node_groups[0].desired_per_zone == 2
     assert resolved.stack.zones == ["us-east-1a", "us-east-1b"]

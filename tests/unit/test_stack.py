@@ -243,7 +243,6 @@ def test_memory_limit_defaults_to_request() -> None:
             {"bitbucket": {"resources": {"requests": {"cpu": "2", "memory": "2Gi"}, "limits": {"cpu": "1"}}}},
             "limits.cpu",
         ),
-        ({"jira": {"resources": {"requests": {"cpu": "2"}}}}, "both cpu and memory"),
         (
             {
                 "confluence": {
@@ -260,13 +259,33 @@ def test_memory_limit_defaults_to_request() -> None:
         "heap-exceeds-memory",
         "min-heap-above-max",
         "cpu-limit-below-request",
-        "no-memory",
         "synchrony-limit",
     ],
 )
 def test_jvm_memory_rules(products: dict[str, Any], fragment: str) -> None:
     with pytest.raises(ValidationError, match=fragment):
         stack.StackSpec.model_validate(minimal(products=products))
+
+
+def test_resources_need_cpu_and_memory_requests() -> None:
+    with pytest.raises(ValidationError, match="both cpu and memory"):
+        stack.ResourcesSpec.model_validate({"requests": {"cpu": "2"}})
+
+
+def test_partial_mappings_are_laid_over_the_defaults() -> None:
+    products = {
+        "jira": {"jvm": {"max_heap": "1g"}, "resources": {"requests": {"memory": "4Gi"}}},
+        "bitbucket": {"mesh": {"resources": {"requests": {"memory": "3Gi"}}}, "nfs": {"storage": "1Ti"}},
+    }
+    spec = stack.StackSpec.model_validate(minimal(products=products))
+    jira = spec.products.jira
+    assert (jira.jvm.max_heap, jira.jvm.min_heap, jira.jvm.reserved_code_cache) == ("1g", "384m", "512m")
+    assert (jira.resources.requests.cpu, jira.resources.requests.memory) == ("2", "4Gi")
+    assert jira.resources.limits.memory == "4Gi"  # derived from the new request, not the old default
+    mesh = spec.products.bitbucket.mesh.resources
+    assert (mesh.requests.cpu, mesh.limits.cpu, mesh.limits.memory) == ("1", "2", "3Gi")
+    assert spec.products.bitbucket.nfs.resources.limits.memory == "2Gi"
+    assert stack.StackSpec.model_validate(spec.model_dump(mode="json")) == spec
 
 
 def test_nfs_is_not_a_jvm_and_may_have_a_higher_limit() -> None:
