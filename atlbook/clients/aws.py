@@ -13,6 +13,9 @@ the one table from error codes to the :class:`~atlbook.errors.AwsApiError` famil
     InternalError, ServiceUnavailable, 5xx, connection/read timeouts, resets  → Unavailable
     NoCredentialsError                                                      → Forbidden (401)
 
+:func:`client` returns a :class:`TranslatingClient`: even a runbook calling ``clients.aws("eks")``
+directly, or paging or waiting with it, only ever sees atlbook errors.
+
 :func:`eks_token` builds the bearer token ``aws eks get-token`` prints: a presigned STS
 GetCallerIdentity URL carrying the ``x-k8s-aws-id`` header, base64url-encoded after ``k8s-aws-v1.``.
 It makes no API call.
@@ -22,7 +25,7 @@ from __future__ import annotations
 
 import base64
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any, TypeVar
 
 import boto3
@@ -37,6 +40,7 @@ from atlbook.clients.target import ResolvedTarget
 __all__ = [
     "CLIENT_CONFIG",
     "EKS_TOKEN_PREFIX",
+    "TranslatingClient",
     "call",
     "client",
     "eks_token",
@@ -234,10 +238,116 @@ def session(target: ResolvedTarget) -> boto3.Session:
         ) from e
 
 
+_SDK_ERRORS = (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError)
+
+
+def _wrap(fn: Callable[..., Any], service: str, operation: str) -> Callable[..., Any]:
+    def call(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except botocore.exceptions.WaiterError as e:
+            reason = e.kwargs.get("reason") or str(e)
+            raise errors.AwsApiError(
+                f"{service}.{operation}: {scrub(reason, 300)}", service=service, operation=operation
+            ) from e
+        except _SDK_ERRORS as e:
+            raise translate(e, service=service, operation=operation) from e
+
+    call.__name__ = getattr(fn, "__name__", operation)
+    call.__doc__ = getattr(fn, "__doc__", None)
+    return call
+
+
+class _Pages:
+    """A botocore PageIterator whose iteration raises atlbook errors."""
+
+    def __init__(self, pages: Any, service: str, operation: str) -> None:
+        self._pages = pages
+        self._service = service
+        self._operation = operation
+
+    def __iter__(self) -> Iterator[Any]:
+        it = iter(self._pages)
+        while True:
+            try:
+                page = next(it)
+            except StopIteration:
+                return
+            except _SDK_ERRORS as e:
+                raise translate(e, service=self._service, operation=self._operation) from e
+            yield page
+
+    def build_full_result(self) -> Any:
+        """Every page merged (botocore's ``build_full_result``), translated."""
+        return _wrap(self._pages.build_full_result, self._service, self._operation)()
+
+    def search(self, expression: str) -> Iterator[Any]:
+        """A JMESPath search over every page, translated."""
+        items = _wrap(lambda: list(self._pages.search(expression)), self._service, self._operation)()
+        return iter(items)
+
+
+class _Paginator:
+    def __init__(self, raw: Any, service: str, operation: str) -> None:
+        self._raw = raw
+        self._service = service
+        self._operation = operation
+
+    def paginate(self, **kwargs: Any) -> _Pages:
+        """Pages of the operation (see botocore's ``Paginator.paginate``), translated."""
+        return _Pages(self._raw.paginate(**kwargs), self._service, self._operation)
+
+
+class _Waiter:
+    def __init__(self, raw: Any, service: str, name: str) -> None:
+        self._raw = raw
+        self._service = service
+        self._name = name
+
+    def wait(self, **kwargs: Any) -> None:
+        """Wait (botocore's ``Waiter.wait``); a failed or timed-out wait is an ``AwsApiError``."""
+        _wrap(self._raw.wait, self._service, f"wait {self._name}")(**kwargs)
+
+
+class TranslatingClient:
+    """A boto3 client whose calls, paginators and waiters raise atlbook errors, never botocore's.
+
+    Attributes other than calls (``meta``, ``exceptions``) pass through; ``raw`` is the boto3 client.
+    Calls are not retried here beyond botocore's own standard mode: use :func:`call` (or
+    ``Clients.aws_call``) for atlbook's retry policy.
+    """
+
+    def __init__(self, raw: Any) -> None:
+        self.raw = raw
+        self._service = str(raw.meta.service_model.service_name)
+
+    def __repr__(self) -> str:
+        return f"TranslatingClient({self._service})"
+
+    def _api_name(self, method: str) -> str:
+        return str(self.raw.meta.method_to_api_mapping.get(method, method))
+
+    def get_paginator(self, operation: str) -> _Paginator:
+        """A paginator whose pages raise atlbook errors."""
+        raw = _wrap(self.raw.get_paginator, self._service, "get_paginator")(operation)
+        return _Paginator(raw, self._service, self._api_name(operation))
+
+    def get_waiter(self, name: str) -> _Waiter:
+        """A waiter whose failure is an ``AwsApiError``."""
+        raw = _wrap(self.raw.get_waiter, self._service, "get_waiter")(name)
+        return _Waiter(raw, self._service, name)
+
+    def __getattr__(self, name: str) -> Any:
+        attr = getattr(self.raw, name)
+        if name in ("meta", "exceptions") or not callable(attr):
+            return attr
+        return _wrap(attr, self._service, self._api_name(name))
+
+
 def client(
     sess: boto3.Session, service: str, *, endpoint_url: str | None = None, region: str | None = None
 ) -> Any:
-    """A boto3 client for ``service`` with :data:`CLIENT_CONFIG`.
+    """A :class:`TranslatingClient` around a boto3 client for ``service`` with :data:`CLIENT_CONFIG`.
 
     ``endpoint_url=None`` lets botocore honour ``AWS_ENDPOINT_URL`` / ``AWS_ENDPOINT_URL_<SERVICE>``.
     """
@@ -247,7 +357,7 @@ def client(
     if region:
         kwargs["region_name"] = region
     try:
-        return sess.client(service, **kwargs)
+        return TranslatingClient(sess.client(service, **kwargs))
     except botocore.exceptions.NoRegionError as e:
         raise errors.TargetError(f"no AWS region for {service}: set aws_region in the target") from e
     except botocore.exceptions.UnknownServiceError as e:
@@ -276,7 +386,7 @@ def call(
     def once() -> dict[str, Any]:
         try:
             return method(**params)
-        except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as e:
+        except _SDK_ERRORS as e:  # a raw boto3 client; a TranslatingClient raises atlbook errors itself
             raise translate(e, service=service, operation=operation) from e
 
     return retry.call(once, idempotent=idempotent, description=f"{service}.{operation}", policy=policy)
@@ -297,6 +407,7 @@ def eks_token(sts_client: Any, cluster_name: str) -> str:
         if _K8S_AWS_ID in request.context:
             request.headers[_K8S_AWS_ID] = request.context[_K8S_AWS_ID]
 
+    sts_client = getattr(sts_client, "raw", sts_client)
     events = sts_client.meta.events
     events.register("provide-client-params.sts.GetCallerIdentity", _retrieve_id)
     events.register("before-sign.sts.GetCallerIdentity", _inject_header)

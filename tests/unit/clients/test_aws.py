@@ -125,3 +125,24 @@ def test_eks_client_token_refresh() -> None:
 def test_k8s_without_kubeconfig_needs_eks() -> None:
     with pytest.raises(errors.TargetError, match="k8s_from_eks"):
         connect(TARGET, check=False).k8s  # noqa: B018
+
+
+@mock_aws
+def test_raw_calls_paginators_and_waiters_raise_atlbook_errors() -> None:
+    import botocore.exceptions
+
+    eks = connect(TARGET, check=False).aws("eks")
+    assert isinstance(eks, aws.TranslatingClient) and eks.meta.service_model.service_name == "eks"
+    with pytest.raises(errors.NotFound) as info:
+        eks.describe_cluster(name="nope")
+    assert info.value.operation == "DescribeCluster"
+    assert isinstance(info.value.__cause__, botocore.exceptions.ClientError)
+    ec2 = connect(TARGET, check=False).aws("ec2")
+    with pytest.raises(errors.NotFound):
+        list(ec2.get_paginator("describe_instances").paginate(InstanceIds=["i-0123456789abcdef0"]))
+    assert eks.get_paginator("list_clusters").paginate().build_full_result()["clusters"] == []
+    with pytest.raises(errors.AwsApiError) as waited:
+        eks.get_waiter("cluster_active").wait(name="nope", WaiterConfig={"Delay": 0, "MaxAttempts": 1})
+    assert not isinstance(waited.value, botocore.exceptions.WaiterError)
+    with pytest.raises(errors.Invalid):
+        eks.describe_cluster()  # parameter validation, client-side
