@@ -167,10 +167,25 @@ def _read_log(
     return retry.call(once, idempotent=True, description=op, policy=_SHORT)
 
 
-def pods_in_trouble(evidence: ev.Evidence) -> list[ev.Pod]:
-    """Pods whose logs are worth reading: not Ready, restarted, waiting, not RUNNING, or in scope."""
+_DB_FULL = ("too many clients", "too many connections", "remaining connection slots")
+
+
+def _db_troubled(evidence: ev.Evidence, sink: _Sink) -> bool:
+    """Whether the database is (nearly) out of connections — then every product node's log matters."""
+    db = evidence.db
+    if db is not None and db.max_connections > 0:
+        return db.total >= 0.8 * (db.max_connections - db.reserved_connections)
+    return any(e.source == "database" and any(m in e.message.lower() for m in _DB_FULL) for e in sink.errors)
+
+
+def pods_in_trouble(evidence: ev.Evidence, *, all_products: bool = False) -> list[ev.Pod]:
+    """Pods whose logs are worth reading: not Ready, restarted, waiting, not RUNNING, or in scope
+    (and every running product pod with ``all_products``, e.g. when the database is saturated)."""
     out = []
     for pod in evidence.pods:
+        if all_products and pod.product and pod.phase == "Running" and pod.node_name:
+            out.append(pod)
+            continue
         node = evidence.product_nodes.get(pod.name)
         restarted = any(
             c.restart_count > 0 and evidence.window.contains(c.last_finished) for c in pod.containers
@@ -215,12 +230,13 @@ class _ProductProbe:
     ) -> None:
         self.shim = _Shim(clients, opts.policy)
         self.spec = spec
+        self.context: dict[str, str] = {}
+        """Context path per pod (from the pod itself: its readiness probe or env)."""
         self.calls = calls
         self.auth = auth
 
     def client(self, product: str, namespace: str, pod: str) -> pclient.ProductClient:
-        pspec = getattr(getattr(self.spec, "products", None), product, None)
-        context = str(getattr(pspec, "context_path", "") or "")
+        context = self.context.get(pod, "")
         port = catalogue.get(product).http_port
         transport = pclient.PodProxy(cast(Any, self.shim), namespace, pod, port, context_path=context)
         return pclient.ProductClient(transport, product, self.auth.get(product))
@@ -499,7 +515,18 @@ def _collect_db(
 
     def run() -> None:
         calls.add("db:connect")
-        conn = clients.db("postgres", user=dbspec.master_username, password=dbspec.master_password)
+        host, port = clients.target.database_tunnel
+        password = clients.resolve_secret(dbspec.master_password)
+        conn = db_mod.connect(
+            host,
+            port,
+            "postgres",
+            str(dbspec.master_username),
+            password,
+            connect_timeout=5,
+            application_name="atlbook-diagnose",
+            policy=opts.policy,
+        )
         try:
             calls.add("db:query", 4)
             top = db_mod.query(conn, _SQL_MAX)[0]
@@ -622,11 +649,11 @@ def collect(clients: Any, spec: Any, scope: Scope, *, options: CollectOptions | 
                 getattr(out, _FIELD[kind]).extend(parsed)
                 if kind == "Pod":
                     pod_ns.update({p.name: where or "" for p in parsed})
+        db_future = pool.submit(_collect_db, clients, spec, out, calls, opts, sink)
         admin = admin_future.result() or {}
         _probe_products(clients, spec, out, pod_ns, admin, calls, opts, sink, pool)
-        db_future = pool.submit(_collect_db, clients, spec, out, calls, opts, sink)
-        _read_logs(clients, out, pod_ns, calls, opts, sink, pool)
-        db_future.result()
+        db_future.result()  # before the logs: a saturated database puts every product node in trouble
+        _read_logs(clients, out, pod_ns, calls, opts, sink, pool, extra=_db_troubled(out, sink))
         aws_future.result()
     finally:
         pool.shutdown(wait=True)
@@ -653,6 +680,7 @@ def _probe_products(
         sink.add("product:probe", f"{len(skipped)} product pods not probed (limit {opts.max_product_nodes})")
         targets = targets[: opts.max_product_nodes]
     probe = _ProductProbe(clients, spec, calls, opts, admin)
+    probe.context = {p.name: p.context_path for p in targets}
 
     def status(pod: ev.Pod) -> ev.ProductNode | None:
         ns = pod_ns.get(pod.name, pod.namespace)
@@ -693,6 +721,8 @@ def _read_logs(
     opts: CollectOptions,
     sink: _Sink,
     pool: concurrent.futures.ThreadPoolExecutor,
+    *,
+    extra: bool = False,
 ) -> None:
     secrets = _known_secrets()
 
@@ -714,7 +744,7 @@ def _read_logs(
             tail.previous = [ev.redact_line(line, secrets=secrets) for line in (prev or "").splitlines()]
         return tail
 
-    for tail in pool.map(one, pods_in_trouble(out)):
+    for tail in pool.map(one, pods_in_trouble(out, all_products=extra)):
         out.logs[tail.pod] = tail
 
 

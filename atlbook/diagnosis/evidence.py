@@ -51,6 +51,7 @@ __all__ = [
     "ingress_from_json",
     "network_policy_from_json",
     "node_from_json",
+    "context_path_of",
     "parse_time",
     "pdb_from_json",
     "pod_from_json",
@@ -89,8 +90,12 @@ class Window:
         return cls(end - dt.timedelta(minutes=minutes), end)
 
     def contains(self, when: dt.datetime | None) -> bool:
-        """True when ``when`` is inside the window (``None`` counts as inside: unknown time)."""
-        return when is None or self.start <= when <= self.end
+        """True when ``when`` is at or after the window's start (``None``: unknown time, counts as inside).
+
+        Times after ``end`` count too: they are recent, only stamped by a clock ahead of ours (skew, or the
+        sandbox's simulated clock, which runs faster than the wall clock).
+        """
+        return when is None or self.start <= when
 
 
 # --- Kubernetes -----------------------------------------------------------------------------------
@@ -137,6 +142,8 @@ class Pod:
     created: dt.datetime | None = None
     deleting: bool = False
     ready_since: dt.datetime | None = None
+    context_path: str = ""
+    """Where the product serves (``/jira``): from the readiness probe path, else the context-path env."""
 
     @property
     def image_tag(self) -> str | None:
@@ -570,6 +577,23 @@ def _container(raw: Mapping[str, Any]) -> ContainerState:
     )
 
 
+_CONTEXT_ENV = ("ATL_TOMCAT_CONTEXTPATH", "SERVER_CONTEXT_PATH")
+
+
+def context_path_of(raw: Mapping[str, Any]) -> str:
+    """The product's context path in a pod object: the readiness probe's ``<context>/status``, else the
+    ``ATL_TOMCAT_CONTEXTPATH``/``SERVER_CONTEXT_PATH`` env of its first container, else ``""``."""
+    containers = _d(raw, "spec", "containers") or []
+    first = containers[0] if containers and isinstance(containers[0], Mapping) else {}
+    probe = _d(first, "readinessProbe", "httpGet", "path")
+    if isinstance(probe, str) and probe.rstrip("/").endswith("/status"):
+        return probe.rstrip("/")[: -len("/status")].rstrip("/")
+    for env in first.get("env") or []:
+        if isinstance(env, Mapping) and env.get("name") in _CONTEXT_ENV and env.get("value"):
+            return "/" + str(env["value"]).strip("/")
+    return ""
+
+
 def pod_from_json(raw: Mapping[str, Any]) -> Pod:
     """A :class:`Pod` from a pod object of a LIST."""
     meta = raw.get("metadata") or {}
@@ -611,6 +635,7 @@ def pod_from_json(raw: Mapping[str, Any]) -> Pod:
         created=parse_time(meta.get("creationTimestamp")),
         deleting=meta.get("deletionTimestamp") is not None,
         ready_since=parse_time(ready_cond.get("lastTransitionTime")) if ready_cond else None,
+        context_path=context_path_of(raw),
     )
 
 

@@ -108,13 +108,16 @@ def _rules() -> list[tuple[str, str, str]]:
     rules += [
         ("database.max-connections", "database.pool-saturation", "any"),
         ("database.max-connections", "aws.rds-cpu", "any"),
+        ("database.max-connections", "collect.source-failed", "db-source"),
+        ("aws.rds-status", "collect.source-failed", "db-source"),
         ("database.pool-saturation", "aws.rds-cpu", "any"),
     ]
     return [r for r in rules if r[2] != "never" and r[0] != r[1]]
 
 
 RULES: tuple[tuple[str, str, str], ...] = tuple(_rules())
-"""``(cause check, symptom check, what they must share)``; shared is pod, worker, zone, product or any."""
+"""``(cause check, symptom check, what they must share)``: pod, worker, zone, product, any, or db-source
+(the symptom is the unreadable database source)."""
 
 _BY_CAUSE: dict[str, list[tuple[str, str]]] = defaultdict(list)
 for _cause, _symptom, _rel in RULES:
@@ -130,6 +133,8 @@ def _related(cause: Finding, symptom: Finding, relation: str) -> bool:
         return bool(set(cause.workers) & set(symptom.workers)) or bool(set(cause.pods) & set(symptom.pods))
     if relation == "zone":
         return bool(set(cause.zones) & set(symptom.zones))
+    if relation == "db-source":
+        return symptom.subject == "source/database"
     if relation == "product":
         return cause.product is None or symptom.product is None or cause.product == symptom.product
     return False
@@ -261,9 +266,12 @@ def timeline(evidence: Evidence, findings: Sequence[Finding] = ()) -> Figure:
     for name in nodes:
         rows.setdefault(f"node/{name}", len(rows))
 
+    right = [window.end]
+
     def put(row: str, when: Any, marker: str, color: str, label: str) -> None:
         if when is None or not window.contains(when):
             return
+        right.append(when)
         if row not in rows:
             rows[row] = len(rows)
         ax_k8s.scatter([when], [rows[row]], marker=marker, color=color, s=46, label=label, zorder=3)
@@ -315,7 +323,7 @@ def timeline(evidence: Evidence, findings: Sequence[Finding] = ()) -> Figure:
     efs_metrics = evidence.efs[0].metrics if evidence.efs else {}
     series(ax_efs, efs_metrics, "BurstCreditBalance", _GIB, "EFS burst credits (GiB)", "tab:olive")
     for ax in axes:
-        ax.set_xlim(window.start, window.end)
+        ax.set_xlim(window.start, max(right))
         ax.grid(True, alpha=0.3)
     ax_efs.set_xlabel("UTC")
     fig.suptitle(f"{evidence.namespace}: {window.start:%Y-%m-%d %H:%M} – {window.end:%H:%M} UTC", fontsize=10)

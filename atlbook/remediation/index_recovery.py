@@ -134,12 +134,29 @@ def _namespace(spec: Any) -> str:
     return str(getattr(jira, "namespace", None) or getattr(spec, "namespace", "default"))
 
 
-def _client(clients: Any, spec: Any, namespace: str, pod: str) -> pclient.ProductClient:
+def _context_path(pod: dict[str, Any]) -> str:
+    """Where Jira serves in this pod: its readiness probe's ``<context>/status``, else its context env."""
+    containers = (pod.get("spec") or {}).get("containers") or []
+    first = containers[0] if containers else {}
+    probe = ((first.get("readinessProbe") or {}).get("httpGet") or {}).get("path")
+    if isinstance(probe, str) and probe.rstrip("/").endswith("/status"):
+        return probe.rstrip("/")[: -len("/status")].rstrip("/")
+    for env in first.get("env") or []:
+        if env.get("name") == "ATL_TOMCAT_CONTEXTPATH" and env.get("value"):
+            return "/" + str(env["value"]).strip("/")
+    return ""
+
+
+def _client(clients: Any, spec: Any, namespace: str, pod: str | dict[str, Any]) -> pclient.ProductClient:
+    """A Jira client for ``pod`` (a name, or the pod object whose context path it then honours)."""
     jira = getattr(getattr(spec, "products", None), "jira", None)
     admin = getattr(jira, "admin", None)
     auth = pclient.auth_from_spec(admin, clients) if admin is not None else None
-    context = str(getattr(jira, "context_path", "") or "")
-    return pclient.ProductClient.for_pod(clients, "jira", namespace, pod, auth, context_path=context)
+    if isinstance(pod, dict):
+        name, context = str((pod.get("metadata") or {}).get("name")), _context_path(pod)
+    else:
+        name, context = pod, _context_path(k8s.get(clients.k8s, "Pod", pod, namespace))
+    return pclient.ProductClient.for_pod(clients, "jira", namespace, name, auth, context_path=context)
 
 
 def _ready(pod: dict[str, Any]) -> bool:
@@ -155,7 +172,7 @@ def _read(clients: Any, spec: Any, namespace: str, pod: dict[str, Any]) -> NodeI
     if meta.get("deletionTimestamp") or (pod.get("status") or {}).get("phase") != "Running":
         node.error = "not running"
         return node
-    api = _client(clients, spec, namespace, node.pod)
+    api = _client(clients, spec, namespace, pod)
     try:
         node.state = api.status().state
         if node.state == "RUNNING":

@@ -37,6 +37,7 @@ __all__ = [
     "waiting_locks",
 ]
 
+_REFUSED = ("too many clients", "too many connections", "remaining connection slots")
 MAX_CONNECTIONS_WARNING = 0.80
 """Share of usable ``max_connections`` (minus superuser reserve) in use that is a warning."""
 MAX_CONNECTIONS_CRITICAL = 0.95
@@ -75,7 +76,27 @@ STICKY_ANNOTATIONS: dict[str, str] = {
 )
 def max_connections(self: Check, ev: Evidence) -> Iterator[Finding]:
     db = ev.db
-    if db is None or db.max_connections <= 0:
+    if db is None:
+        refused = [
+            e
+            for e in ev.source_errors
+            if e.source == "database" and any(m in e.message.lower() for m in _REFUSED)
+        ]
+        if refused:
+            lines = [f"the database refused atlbook's own connection: {refused[0].message}"]
+            series = ev.rds.metrics.get("DatabaseConnections") if ev.rds else None
+            if series is not None and series.points:
+                lines.append(
+                    f"RDS DatabaseConnections: latest {series.latest:.0f}, max in window {series.maximum:.0f}"
+                )
+            yield self.new(
+                Severity.CRITICAL,
+                "database/connections",
+                "the database refuses new connections (max_connections reached)",
+                lines,
+            )
+        return
+    if db.max_connections <= 0:
         return
     usable = max(1, db.max_connections - db.reserved_connections)
     share = db.total / usable

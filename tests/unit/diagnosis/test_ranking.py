@@ -102,7 +102,7 @@ def test_rules_reference_registered_checks() -> None:
     for cause, symptom, relation in report.RULES:
         assert cause in checks.REGISTRY, cause
         assert symptom in checks.REGISTRY or symptom == "collect.check-failed", symptom
-        assert relation in {"pod", "worker", "zone", "product", "any"}
+        assert relation in {"pod", "worker", "zone", "product", "any", "db-source"}
 
 
 def test_mutual_explanation_keeps_the_stronger_prior() -> None:
