@@ -9,6 +9,7 @@ pyplot (no global state, any backend); the notebook displays it, a record can sa
 
 from __future__ import annotations
 
+import io
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -18,7 +19,17 @@ from atlbook.capacity.cluster import ClusterState
 from atlbook.capacity.survivability import SurvivabilityReport
 from atlbook.errors import ConfigError
 
-__all__ = ["plot_cost_vs_bound", "plot_nodes", "plot_survivability"]
+__all__ = ["PlanFigure", "plot_cost_vs_bound", "plot_nodes", "plot_survivability"]
+
+
+class PlanFigure(Figure):
+    """A matplotlib Figure that shows itself as PNG in Jupyter (``_repr_png_``), pyplot or not."""
+
+    def _repr_png_(self) -> bytes:
+        buf = io.BytesIO()
+        self.savefig(buf, format="png", dpi=90)
+        return buf.getvalue()
+
 
 _RES = (("CPU (cores)", "cpu", 1000.0), ("memory (GiB)", "mem", 1024.0), ("pod slots", "pods", 1.0))
 
@@ -34,7 +45,7 @@ def plot_nodes(state: ClusterState, *, title: str = "") -> Figure:
     zones = [z for z in state.zones if any(state.nodes[n].zone == z for n in used)]
     apps = sorted({s.app for s in state.workload.sets})
     colors = {a: f"C{i % 10}" for i, a in enumerate(apps)}
-    fig = Figure(figsize=(max(6.0, 2.2 * len(zones) + 0.35 * len(used)), 7.5), layout="constrained")
+    fig = PlanFigure(figsize=(max(6.0, 2.2 * len(zones) + 0.35 * len(used)), 7.5), layout="constrained")
     axes = fig.subplots(3, len(zones), squeeze=False, sharey="row")
     sets = state.workload.sets
     for col, z in enumerate(zones):
@@ -95,7 +106,7 @@ def plot_survivability(report: SurvivabilityReport, *, title: str = "") -> Figur
     data = [
         [float(s.stranded.get(c, 0)) for c in sets] + [float(sum(s.stranded_pinned.values()))] for s in scen
     ]
-    fig = Figure(
+    fig = PlanFigure(
         figsize=(max(5.0, 0.7 * len(cols) + 3), max(3.0, 0.28 * len(scen) + 1.5)), layout="constrained"
     )
     ax = fig.subplots()
@@ -124,7 +135,7 @@ def plot_cost_vs_bound(rows: Sequence[Mapping[str, Any]], *, title: str = "") ->
         pts = [(str(r["label"]), float(r["cost"]), float(r["bound"])) for r in rows]
     except KeyError as e:
         raise ConfigError(f"cost-vs-bound rows need label, cost and bound: missing {e}") from e
-    fig = Figure(figsize=(6.5, 5.0), layout="constrained")
+    fig = PlanFigure(figsize=(6.5, 5.0), layout="constrained")
     ax = fig.subplots()
     labels = sorted({p[0] for p in pts})
     for i, lab in enumerate(labels):
