@@ -1,10 +1,11 @@
 """The typed description of one HA Atlassian Data Center stack on EKS (:class:`StackSpec`).
 
-A parameters file (``parameters/*.yaml``) holds the stack under its ``stack:`` key; this module turns
-that mapping into frozen-in-shape pydantic models that every runbook works with. Loading, merging and
-turning validation failures into operator-readable :class:`~atlbook.errors.ParameterError` messages
-is :mod:`atlbook.parameters`' job; this module only describes the shape, the defaults (with their
-rationale, from ``reference/atlassian-dc.md``) and the rules that hold between fields.
+A parameters file (``parameters/*.yaml``) holds the stack under its ``stack:`` key; this module
+turns that mapping into strict pydantic models (unknown keys refused) that every runbook works with.
+Loading, merging and turning validation failures into operator-readable
+:class:`~atlbook.errors.ParameterError` messages is :mod:`atlbook.parameters`' job; this module
+only describes the shape, the defaults (with their rationale, from ``reference/atlassian-dc.md``)
+and the rules that hold between fields.
 
 Boundaries:
 
@@ -16,7 +17,11 @@ Boundaries:
 - Kubernetes quantities (``"2"``, ``"500m"``, ``"2Gi"``, ``"2G"``) are kept as the operator wrote them
   (so a dump round-trips) and are validated; :func:`cpu_millicores`, :func:`memory_bytes` and
   :func:`jvm_bytes` turn them into numbers.
-- Imports only :mod:`atlbook.errors` (layering, see ``pyproject.toml``).
+- A partial mapping is laid over a field's default model (``jvm: {max_heap: 2g}`` keeps the
+  product's ``min_heap``); lists are replaced whole.
+- Valid but risky choices (one zone, Bitbucket on EFS, no Multi-AZ, ...) are not errors: they are
+  listed by :meth:`StackSpec.advisories`.
+- Imports nothing from atlbook but (at most) :mod:`atlbook.errors` (layering, see ``pyproject.toml``).
 """
 
 from __future__ import annotations
