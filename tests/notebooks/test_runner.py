@@ -4,7 +4,8 @@ Aspects covered:
 - success: exit 0, one output line with outcome and record path, record files 0600 in a 0700 dir,
   recorded values readable with ``records.read`` (assert on values, not text), ``--apply`` reaches the
   notebook as ``apply: true``, the HTML reads offline, ``atlbook records`` / ``records show`` list it;
-- failure: exit 1, the record is still written with outcome ``failed`` and the error (redacted);
+- failure: exit 1, the record is still written with outcome ``failed`` and the error (redacted); the
+  same when the kernel dies; Ctrl-C (SIGINT to the process group) exits 130 with an ``interrupted`` record;
 - bad input: exit 2, a message on stderr naming what is wrong, no kernel started (an IPython kernel
   creates ``$IPYTHONDIR/profile_default`` when it starts; the success test shows the marker works) and
   no record written;
@@ -21,9 +22,11 @@ from __future__ import annotations
 import base64
 import json
 import os
+import signal
 import stat
 import subprocess
 import sys
+import time
 import urllib.parse
 from pathlib import Path
 
@@ -205,6 +208,32 @@ def test_dead_kernel_exits_1_with_a_redacted_record(work: Workdir) -> None:
     assert summary["redaction"]["masked"]["secret"] >= 1
     for f in rec.iterdir():
         assert secret not in f.read_text(errors="replace"), f
+
+
+def test_interrupt_writes_the_record_and_exits_130(work: Workdir) -> None:
+    proc = subprocess.Popen(
+        [*ATLBOOK, "run", "sleep", "-f", str(SANDBOX_YAML)],
+        cwd=work.path,
+        env=work.env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
+    assert proc.stderr is not None
+    for line in proc.stderr:  # one line per cell, headless
+        if "1. Wait" in line or "injected parameters" in line:
+            break
+    time.sleep(1.5)
+    os.killpg(proc.pid, signal.SIGINT)  # Ctrl-C: the whole process group, kernel included
+    out, _ = proc.communicate(timeout=120)
+    assert proc.returncode == 130
+    assert out.startswith("interrupted") and "record=" in out
+    rec = _only_record(work)
+    summary = json.loads((rec / "summary.json").read_text())
+    assert summary["outcome"] == "interrupted" and summary["exit_code"] == 1
+    assert "done" not in records.read(rec)
 
 
 def test_sandbox_not_up_is_bad_input(work: Workdir) -> None:
