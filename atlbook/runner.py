@@ -242,9 +242,15 @@ def declared_defaults(book: Runbook) -> dict[str, Any]:
 
 
 def _all_options(directory: Path) -> set[str]:
+    """Option names declared by any runbook (a runbook that cannot be inspected contributes none)."""
+    import papermill
+
     names: set[str] = set()
-    for book in list_runbooks(directory):
-        names.update(book.parameters)
+    for book in list_runbooks(directory, inspect=False):
+        try:
+            names.update(papermill.inspect_notebook(str(book.path)))
+        except Exception:  # someone's broken notebook must not block other runbooks
+            continue
     return names
 
 
