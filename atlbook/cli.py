@@ -118,7 +118,8 @@ def _cmd_records(args: argparse.Namespace) -> int:
         return EXIT_OK
     entries = records.list_records(args.runbook, args.stack, args.since, root=root)
     if not entries:
-        print(f"no records under {root}")
+        filtered = any((args.runbook, args.stack, args.since))
+        print(f"no records {'match' if filtered else 'yet'} under {root}")
     for e in entries:
         print(f"{e['id']}  {e.get('outcome', '?'):<9} {e.get('duration_s', 0):>7.1f}s  {e.get('path')}")
     return EXIT_OK
