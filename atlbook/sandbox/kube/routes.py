@@ -175,8 +175,9 @@ class Handler(BaseHTTPRequestHandler):
         self._headers_buffer.append(b"\r\n")
         if self.command != "HEAD":
             self._headers_buffer.append(body)
-        self.flush_headers()
         self._status = status
+        self._observe_once()  # before the client sees the answer: observers are never behind the client
+        self.flush_headers()
 
     def _send_json(self, status: int, obj: Any) -> None:
         self._send(status, json.dumps(obj, separators=(",", ":")).encode())
@@ -184,6 +185,10 @@ class Handler(BaseHTTPRequestHandler):
     def _serve(self, method: str) -> None:
         emu = self.server.emu
         self._status = 0
+        self._observed = False
+        self._method = method
+        self._path = urllib.parse.urlsplit(self.path).path
+        self.user = "system:anonymous"
         self._audit: dict[str, str] = {
             "verb": method.lower(),
             "resource": "",
@@ -227,13 +232,19 @@ class Handler(BaseHTTPRequestHandler):
                 500, status_body(500, "InternalError", f"Internal error occurred: {type(e).__name__}: {e}")
             )
         finally:
-            self._observe(method, path, user)
+            self._observe_once()
 
     def _safe_send_json(self, code: int, body: Any) -> None:
         try:
             self._send_json(code, body)
         except (BrokenPipeError, ConnectionResetError):
             self.close_connection = True
+
+    def _observe_once(self) -> None:
+        if getattr(self, "_observed", True):
+            return
+        self._observed = True
+        self._observe(self._method, self._path, getattr(self, "user", "system:anonymous"))
 
     def _observe(self, method: str, path: str, user: str) -> None:
         emu = self.server.emu
@@ -588,6 +599,7 @@ class Handler(BaseHTTPRequestHandler):
         self.send_header("Transfer-Encoding", "chunked")
         self.end_headers()
         self._status = 200
+        self._observe_once()
         deadline = time.monotonic() + timeout
         last_bookmark = time.monotonic()
         try:

@@ -291,7 +291,12 @@ def test_endpoints_follow_ready_pods(kube: Any, core: client.CoreV1Api, apps: cl
     apps.create_namespaced_stateful_set(NS, sts_body("jira", 2))
 
     def addresses() -> tuple[list[str], list[str]]:
-        subsets = core.read_namespaced_endpoints("jira", NS).subsets or []
+        try:
+            subsets = core.read_namespaced_endpoints("jira", NS).subsets or []
+        except ApiException as e:
+            if e.status == 404:  # the endpoints controller has not caught up yet
+                return [], []
+            raise
         ready = sorted(a.target_ref.name for s in subsets for a in s.addresses or [])
         not_ready = sorted(a.target_ref.name for s in subsets for a in s.not_ready_addresses or [])
         return ready, not_ready
