@@ -240,22 +240,21 @@ class Redactor:
         """Forget the counts so far."""
         self.counts.clear()
 
-    def redact_text(self, text: str, *, patterns: bool = True) -> str:
-        """Mask registered secrets (all forms) then, if ``patterns``, the built-in patterns."""
+    def redact_text(self, text: str) -> str:
+        """Mask registered secrets (all forms), then the built-in patterns. There is no way to skip either."""
         if not text:
             return text
         if self._regex is not None:
             text, n = self._regex.subn(mask(SECRET_KIND), text)
             if n:
                 self.counts[SECRET_KIND] += n
-        if patterns:
-            lowered = text.lower()
-            for index, (kind, pattern, group) in enumerate(_PATTERNS):
-                hints = _HINTS.get(index)
-                if hints is not None and not any(h in lowered for h in hints):
-                    continue  # cheap substring test first: most text holds none of the keywords
-                text = self._sub(kind, pattern, group, text)
-                lowered = text.lower() if hints is not None else lowered
+        lowered = text.lower()
+        for index, (kind, pattern, group) in enumerate(_PATTERNS):
+            hints = _HINTS.get(index)
+            if hints is not None and not any(h in lowered for h in hints):
+                continue  # cheap substring test first: most text holds none of the keywords
+            text = self._sub(kind, pattern, group, text)
+            lowered = text.lower() if hints is not None else lowered
         return text
 
     def _sub(self, kind: str, pattern: re.Pattern[str], group: int, text: str) -> str:
