@@ -139,8 +139,14 @@ def confirm_apply(
     def go(_: Any) -> None:
         confirm.disabled = cancel.disabled = True
         set_state(f"<p><b>Apply gate</b>: confirmed — applying {html.escape(what)}.</p>")
-        if on_confirm is not None:
-            on_confirm()
+        try:
+            if on_confirm is not None:
+                on_confirm()
+        except Exception as e:
+            set_state(
+                f"<p><b>Apply gate</b>: apply failed — {html.escape(type(e).__name__)}. See the cell output.</p>"
+            )
+            raise
         set_state(f"<p><b>Apply gate</b>: applied {html.escape(what)}.</p>")
 
     button.on_click(ask)
