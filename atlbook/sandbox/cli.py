@@ -146,9 +146,9 @@ def run(args: argparse.Namespace) -> int:
             _say("sandbox reset")
             return 0
         if cmd == "faults":
-            for f in client.faults():
-                active = f" (active: {', '.join(f['active'])})" if f.get("active") else ""
-                _say(f"{f['name']:<24} {f['target']}{active}\n{'':<24} → {f['symptom']}")
+            for row in client.faults():
+                active = f" (active: {', '.join(row['active'])})" if row.get("active") else ""
+                _say(f"{row['name']:<24} {row['target']}{active}\n{'':<24} → {row['symptom']}")
             return 0
         if cmd == "fault":
             result = client.fault(args.name, args.target, args.clear)

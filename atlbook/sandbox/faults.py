@@ -244,19 +244,19 @@ class FaultManager:
     def _mark_nodes(self) -> None:
         """Stop (or restart) the kubelets of lost nodes; without an emulator, write the Node status."""
         if self.kube is not None:
-            lost = {
+            down = {
                 o["metadata"]["name"]
                 for o in self.store.iter("Node")
                 if self.node_lost(o["metadata"]["name"])
             }
-            for name in sorted(lost - self._stopped_kubelets):
+            for name in sorted(down - self._stopped_kubelets):
                 self.kube.stop_kubelet(name)
-            for name in sorted(self._stopped_kubelets - lost):
+            for name in sorted(self._stopped_kubelets - down):
                 try:
                     self.kube.start_kubelet(name)
                 except Exception:  # noqa: BLE001 - node gone meanwhile
                     log.debug("start_kubelet %s failed", name, exc_info=True)
-            self._stopped_kubelets = lost
+            self._stopped_kubelets = down
             return
         now = self.store.clock.now().strftime("%Y-%m-%dT%H:%M:%SZ")
         for node in list(self.store.iter("Node")):
