@@ -144,7 +144,7 @@ def confirm_apply(
                 on_confirm()
         except Exception as e:
             set_state(
-                f"<p><b>Apply gate</b>: apply failed — {html.escape(type(e).__name__)}. See the cell output.</p>"
+                f"<p><b>Apply gate</b>: apply failed ({html.escape(type(e).__name__)}); see the output.</p>"
             )
             raise
         set_state(f"<p><b>Apply gate</b>: applied {html.escape(what)}.</p>")
