@@ -166,7 +166,7 @@ def ks_ca(
     seed: int = 0,
     initial: NodeShape | None = None,
     strategy: str = "least",
-    max_nodes: int = 2000,
+    max_nodes: int = 6000,
 ) -> ClusterState:
     """Build a cluster the way kube-scheduler + cluster-autoscaler would, from one node per zone.
 
