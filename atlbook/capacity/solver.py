@@ -106,14 +106,14 @@ def solve_shape(
             m.add(sum(sets[s].cpu_m * x[s, a] for s in S) >= sum(sets[s].cpu_m * x[s, b] for s in S))
     alloc = (shape.cpu_m, shape.memory_mi, shape.pods)
 
-    def req(s: int) -> tuple[int, int, int]:
+    def _req(s: int) -> tuple[int, int, int]:
         return (sets[s].cpu_m, sets[s].memory_mi, 1)
 
     for n in range(len(slots)):
         for s in S:
             m.add(x[s, n] <= ub[s] * u[n])
         for r in range(3):
-            m.add(sum(req(s)[r] * x[s, n] for s in S) <= alloc[r] * u[n])
+            m.add(sum(_req(s)[r] * x[s, n] for s in S) <= alloc[r] * u[n])
     zone_cnt: dict[tuple[int, int], cp_model.LinearExpr] = {}
     for s in S:
         m.add(sum(x[s, n] for n in range(len(slots))) == sets[s].replicas)
@@ -160,8 +160,8 @@ def solve_shape(
                 continue
             for r in range(3):
                 m.add(
-                    sum(req(s)[r] * (x[s, n] + y[s, n]) for s in terms)
-                    + sum(req(s)[r] * x[s, n] for s in S if (s, n) not in y)
+                    sum(_req(s)[r] * (x[s, n] + y[s, n]) for s in terms)
+                    + sum(_req(s)[r] * x[s, n] for s in S if (s, n) not in y)
                     <= alloc[r] * u[n]
                 )
     if recourse:
