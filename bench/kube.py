@@ -19,7 +19,13 @@ COLUMNS = ["metric", "value", "unit", "target", "ok"]
 
 
 def _row(metric: str, value: float, target: float, unit: str = "s") -> dict[str, Any]:
-    return {"metric": metric, "value": round(value, 3), "unit": unit, "target": f"< {target}", "ok": value < target}
+    return {
+        "metric": metric,
+        "value": round(value, 3),
+        "unit": unit,
+        "target": f"< {target}",
+        "ok": value < target,
+    }
 
 
 def _api(emu: KubeEmulator) -> client.ApiClient:
@@ -31,10 +37,22 @@ def _api(emu: KubeEmulator) -> client.ApiClient:
 
 
 def _pod(i: int, scheduler: str = "default-scheduler") -> dict[str, Any]:
-    return {"metadata": {"name": f"pod-{i:04d}", "labels": {"app": "bench", "shard": str(i % 10)}},
-            "spec": {"schedulerName": scheduler, "containers": [{
-                "name": "app", "image": "nginx:1.25",
-                "resources": {"requests": {"cpu": "100m", "memory": "128Mi"}, "limits": {"memory": "128Mi"}}}]}}
+    return {
+        "metadata": {"name": f"pod-{i:04d}", "labels": {"app": "bench", "shard": str(i % 10)}},
+        "spec": {
+            "schedulerName": scheduler,
+            "containers": [
+                {
+                    "name": "app",
+                    "image": "nginx:1.25",
+                    "resources": {
+                        "requests": {"cpu": "100m", "memory": "128Mi"},
+                        "limits": {"memory": "128Mi"},
+                    },
+                }
+            ],
+        },
+    }
 
 
 def run() -> list[dict[str, Any]]:
@@ -52,27 +70,45 @@ def run() -> list[dict[str, Any]]:
             t0 = time.perf_counter()
             for i in range(1000):
                 core.create_namespaced_pod("default", _pod(i, scheduler="bench-none"))
-            rows.append(_row("1,000 pod creates (official client, sequential)", time.perf_counter() - t0, 10.0))
+            rows.append(
+                _row("1,000 pod creates (official client, sequential)", time.perf_counter() - t0, 10.0)
+            )
             t0 = time.perf_counter()
             resp = core.list_namespaced_pod("default", _preload_content=False)
             raw = resp.data
             rows.append(_row("LIST 1,000 pods (HTTP + JSON, raw response)", time.perf_counter() - t0, 0.5))
             t0 = time.perf_counter()
             typed = core.list_namespaced_pod("default")
-            rows.append(_row("LIST 1,000 pods (typed V1PodList, client-side deserialization incl.)",
-                             time.perf_counter() - t0, 0.5))
+            rows.append(
+                _row(
+                    "LIST 1,000 pods (typed V1PodList, client-side deserialization incl.)",
+                    time.perf_counter() - t0,
+                    0.5,
+                )
+            )
             assert len(typed.items) == 1000 and len(raw) > 100_000
             t0 = time.perf_counter()
-            sel = core.list_namespaced_pod("default", label_selector="shard in (1,2),app=bench",
-                                           _preload_content=False)
+            sel = core.list_namespaced_pod(
+                "default", label_selector="shard in (1,2),app=bench", _preload_content=False
+            )
             rows.append(_row("LIST with label selector (200 of 1,000, raw)", time.perf_counter() - t0, 0.5))
             assert sel.status == 200
         emu.reset()
         store = emu.store
         for i in range(100):
-            store.create("nodes", {"metadata": {"name": f"node-{i:03d}", "labels": {
-                "kubernetes.io/hostname": f"node-{i:03d}", "topology.kubernetes.io/zone": f"zone-{i % 3}"}},
-                "status": {"capacity": {"cpu": "16", "memory": "64Gi", "pods": "110"}}})
+            store.create(
+                "nodes",
+                {
+                    "metadata": {
+                        "name": f"node-{i:03d}",
+                        "labels": {
+                            "kubernetes.io/hostname": f"node-{i:03d}",
+                            "topology.kubernetes.io/zone": f"zone-{i % 3}",
+                        },
+                    },
+                    "status": {"capacity": {"cpu": "16", "memory": "64Gi", "pods": "110"}},
+                },
+            )
         emu.wait_for(lambda: all((n.get("status") or {}).get("conditions") for n in store.iter("nodes")), 600)
         t0 = time.perf_counter()
         with store.lock:  # all 1,000 pending at once (in-process create), then the scheduler runs

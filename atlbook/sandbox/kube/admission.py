@@ -45,8 +45,9 @@ DNS1123_SUBDOMAIN_MSG = (
 SELECTOR_MISMATCH_MSG = "`selector` does not match template `labels`"
 POD_UPDATE_FORBIDDEN_MSG = (
     "Forbidden: pod updates may not change fields other than `spec.containers[*].image`,"
-    "`spec.initContainers[*].image`,`spec.activeDeadlineSeconds`,`spec.tolerations` (only additions to existing "
-    "tolerations),`spec.terminationGracePeriodSeconds` (allow it to be set to 1 if it was previously negative)"
+    "`spec.initContainers[*].image`,`spec.activeDeadlineSeconds`,`spec.tolerations` "
+    "(only additions to existing tolerations),`spec.terminationGracePeriodSeconds` "
+    "(allow it to be set to 1 if it was previously negative)"
 )
 QUOTA_EXCEEDED_MSG = (
     '{resource} "{name}" is forbidden: exceeded quota: {quota}, requested: {requested}, used: {used}, '

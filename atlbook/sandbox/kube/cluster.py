@@ -65,7 +65,8 @@ class ClusterControllers:
             if not sel:
                 continue
             ns, name = svc["metadata"]["namespace"], svc["metadata"]["name"]
-            ready, not_ready = [], []
+            ready: list[dict[str, Any]] = []
+            not_ready: list[dict[str, Any]] = []
             ports_out: list[dict[str, Any]] | None = None
             for p in sorted(pods_by_ns.get(ns, []), key=lambda p: p["metadata"]["name"]):
                 labels = p["metadata"].get("labels") or {}

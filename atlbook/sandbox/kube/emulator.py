@@ -251,15 +251,15 @@ class KubeEmulator:
         self._set_once("proxy_resolver", fn)
 
     def set_readiness_hook(self, fn: ReadinessHook | None) -> None:
-        """``fn(pod) -> bool | None`` decides readiness of a started pod (``None`` = default Ready); set once."""
+        """``fn(pod) -> bool | None`` decides a started pod's readiness (``None`` = Ready); set once."""
         self._set_once("readiness_hook", fn)
 
     def set_log_source(self, fn: LogSource | None) -> None:
-        """``fn(pod, container, previous) -> lines | None`` supplies logs (``None`` = kubelet's own); set once."""
+        """``fn(pod, container, previous) -> lines | None`` supplies logs (``None``: kubelet's); set once."""
         self._set_once("log_source", fn)
 
     def set_memory_usage_hook(self, fn: MemoryUsageHook | None) -> None:
-        """``fn(pod, container) -> bytes | None``; above the container's memory limit → OOMKilled; set once."""
+        """``fn(pod, container) -> bytes | None``; above the memory limit → OOMKilled; set once."""
         self._set_once("memory_usage_hook", fn)
 
     def set_request_interceptor(self, fn: RequestInterceptor | None) -> None:
@@ -299,7 +299,7 @@ class KubeEmulator:
 
     # -- faults and helpers ------------------------------------------------------------------------------
     def stop_kubelet(self, node: str) -> None:
-        """Stop the kubelet of ``node`` (node lost): its pods freeze, its lease expires. Refuses unknown nodes."""
+        """Stop ``node``'s kubelet (node lost): pods freeze, the lease expires. Refuses unknown nodes."""
         if self.store.peek("nodes", None, node) is None:
             raise NotFound.of("nodes", node)
         self.kubelets.stopped.add(node)

@@ -440,7 +440,7 @@ class Kubelets:
 
     # -- API for the emulator ------------------------------------------------------------------------------
     def kill(self, uid: str, container: str | None, reason: str, exit_code: int) -> bool:
-        """Ask the kubelet to kill a running container (fault injection); ``False`` if the pod is not running."""
+        """Ask the kubelet to kill a running container (faults); ``False`` if the pod is not running."""
         st = self.pods.get(uid)
         if st is None or not st.started:
             return False

@@ -39,6 +39,7 @@ from .errors import (
 __all__ = [
     "RETURNS_DELETED_OBJECT",
     "Obj",
+    "ObjList",
     "Store",
     "WatchEvent",
     "Watcher",
@@ -49,6 +50,8 @@ __all__ = [
 
 Obj = dict[str, Any]
 """A Kubernetes object as a JSON dict."""
+ObjList = list[Obj]
+"""Objects (an alias: ``Store.list`` shadows the builtin inside the class)."""
 
 RETURNS_DELETED_OBJECT = frozenset(
     {
@@ -75,6 +78,11 @@ def deep_copy(o: Any) -> Any:
     if t is list:
         return [deep_copy(v) for v in o]
     return o
+
+
+def _copy_obj(o: Obj) -> Obj:
+    out: Obj = deep_copy(o)
+    return out
 
 
 def rfc3339(t: _dt.datetime) -> str:
@@ -215,7 +223,7 @@ class Store:
             obj = self.peek(rt, namespace, name)
             if obj is None:
                 raise NotFound.of(rt.plural, name, rt.group)
-            return deep_copy(obj)
+            return _copy_obj(obj)
 
     def iter(self, ref: ResourceRef, namespace: str | None = None) -> Iterator[Obj]:
         """The stored objects of a resource (do not mutate); a snapshot, safe while writes happen."""
@@ -234,7 +242,7 @@ class Store:
         namespace: str | None = None,
         label_selector: str | None = None,
         field_selector: str | None = None,
-    ) -> list[Obj]:
+    ) -> ObjList:
         """Copies of the matching objects, sorted by namespace and name."""
         items, _rv = self.list_refs(ref, namespace, label_selector, field_selector)
         return [deep_copy(o) for o in items]
@@ -245,7 +253,7 @@ class Store:
         namespace: str | None = None,
         label_selector: str | None = None,
         field_selector: str | None = None,
-    ) -> tuple[list[Obj], int]:
+    ) -> tuple[ObjList, int]:
         """The matching stored objects (do not mutate) and the list's resourceVersion."""
         from .selectors import compile_label_selector, parse_field_selector
 
@@ -263,7 +271,7 @@ class Store:
         out.sort(key=lambda o: (o["metadata"].get("namespace", ""), o["metadata"]["name"]))
         return out, rv
 
-    def pods_on_node(self, node: str) -> list[Obj]:
+    def pods_on_node(self, node: str) -> ObjList:
         """Stored pods bound to ``node`` (do not mutate)."""
         with self.lock:
             keys = list(self._pods_by_node.get(node, ()))
@@ -294,7 +302,7 @@ class Store:
         and whatever admission refuses (403).
         """
         rt = self.rtype(ref)
-        obj = deep_copy(obj)
+        obj = _copy_obj(obj)
         meta = obj.setdefault("metadata", {})
         if not isinstance(meta, dict):
             raise BadRequest("metadata must be an object")
@@ -351,7 +359,7 @@ class Store:
             if rt.key == "pods":
                 self._index_pod(None, obj)
             self._emit("ADDED", rt, obj)
-            return deep_copy(obj)
+            return _copy_obj(obj)
 
     def update(
         self,
@@ -370,7 +378,7 @@ class Store:
         missing object (404), a name/uid mismatch and invalid changes (422).
         """
         rt = self.rtype(ref)
-        obj = deep_copy(obj)
+        obj = _copy_obj(obj)
         meta = obj.setdefault("metadata", {})
         with self.lock:
             ns = meta.get("namespace", "") if rt.namespaced else ""
@@ -391,7 +399,7 @@ class Store:
                 self.admission.on_update(rt, old, new, subresource)
             if dry_run:
                 return new
-            return deep_copy(self._store_update(rt, old, new))
+            return _copy_obj(self._store_update(rt, old, new))
 
     def _merge_for_update(self, rt: res.ResourceType, old: Obj, obj: Obj, subresource: str | None) -> Obj:
         obj["apiVersion"], obj["kind"] = rt.api_version, rt.kind
@@ -458,7 +466,7 @@ class Store:
         subresource: str | None = "*",
         admit: bool = False,
     ) -> Obj | None:
-        """Read-modify-write under the lock: ``fn`` gets a copy and returns the new object (or ``None`` to skip).
+        """Read-modify-write under the lock: ``fn`` gets a copy, returns the new object (``None``: skip).
 
         ``subresource`` ``"*"`` (default) writes spec and status, ``"status"`` only status, ``None`` is a
         client-style main-resource write.
@@ -478,7 +486,7 @@ class Store:
             return self.update(rt, new, subresource=subresource, admit=admit, check_rv=False)
 
     def write_status(self, ref: ResourceRef, namespace: str | None, name: str, status: Obj) -> Obj | None:
-        """Replace ``status`` of an object when it differs (controllers' status writes); returns it or ``None``."""
+        """Replace an object's ``status`` when it differs (controllers' writes); the object or ``None``."""
         rt = self.rtype(ref)
         with self.lock:
             old = self.peek(rt, namespace, name)
@@ -537,7 +545,7 @@ class Store:
                     meta["deletionTimestamp"] = now
                     new["spec"] = {"finalizers": ["kubernetes"]}
                     new["status"] = {"phase": "Terminating"}
-                    return deep_copy(self._store_update(rt, old, new)), False
+                    return _copy_obj(self._store_update(rt, old, new)), False
                 return deep_copy(old), False
             finalizers = list(meta.get("finalizers") or [])
             if propagation == "Foreground" and "foregroundDeletion" not in finalizers:
@@ -558,12 +566,12 @@ class Store:
                             return deep_copy(old), False
                     meta["deletionTimestamp"] = meta.get("deletionTimestamp") or now
                     meta["deletionGracePeriodSeconds"] = grace
-                    return deep_copy(self._store_update(rt, old, new)), False
+                    return _copy_obj(self._store_update(rt, old, new)), False
             if finalizers:
                 if not meta.get("deletionTimestamp"):
                     meta["deletionTimestamp"] = now
                     meta["deletionGracePeriodSeconds"] = 0
-                    return deep_copy(self._store_update(rt, old, new)), False
+                    return _copy_obj(self._store_update(rt, old, new)), False
                 return deep_copy(old), False
             self._remove(rt, old)
             return deep_copy(old), True

@@ -250,19 +250,39 @@ def openapi_v3_document(group: str, version: str) -> dict[str, Any] | None:
         if r.group != group or r.version != version or "patch" not in r.verbs:
             continue
         prefix = f"/apis/{group}/{version}" if group else f"/api/{version}"
-        path = f"{prefix}/namespaces/{{namespace}}/{r.plural}/{{name}}" if r.namespaced else f"{prefix}/{r.plural}/{{name}}"
-        paths[path] = {"patch": {
-            "operationId": f"patch{r.kind}",
-            "x-kubernetes-group-version-kind": {"group": group, "version": version, "kind": r.kind},
-            "x-kubernetes-action": "patch",
-            "parameters": [{"name": "fieldValidation", "in": "query", "schema": {"type": "string", "uniqueItems": True}},
-                           {"name": "fieldManager", "in": "query", "schema": {"type": "string", "uniqueItems": True}}],
-            "responses": {"200": {"description": "OK"}},
-        }}
+        path = (
+            f"{prefix}/namespaces/{{namespace}}/{r.plural}/{{name}}"
+            if r.namespaced
+            else f"{prefix}/{r.plural}/{{name}}"
+        )
+        paths[path] = {
+            "patch": {
+                "operationId": f"patch{r.kind}",
+                "x-kubernetes-group-version-kind": {"group": group, "version": version, "kind": r.kind},
+                "x-kubernetes-action": "patch",
+                "parameters": [
+                    {
+                        "name": "fieldValidation",
+                        "in": "query",
+                        "schema": {"type": "string", "uniqueItems": True},
+                    },
+                    {
+                        "name": "fieldManager",
+                        "in": "query",
+                        "schema": {"type": "string", "uniqueItems": True},
+                    },
+                ],
+                "responses": {"200": {"description": "OK"}},
+            }
+        }
     if not paths:
         return None
-    return {"openapi": "3.0.0", "info": {"title": "Kubernetes", "version": "v1.32.0"}, "paths": paths,
-            "components": {"schemas": {}}}
+    return {
+        "openapi": "3.0.0",
+        "info": {"title": "Kubernetes", "version": "v1.32.0"},
+        "paths": paths,
+        "components": {"schemas": {}},
+    }
 
 
 def version_info() -> dict[str, str]:

@@ -172,9 +172,10 @@ class Handler(BaseHTTPRequestHandler):
                 self.send_header(k, v)
         # headers and body leave in one write: two small writes on a keep-alive connection meet
         # Nagle + delayed ACK and cost ~40 ms per request
-        self._headers_buffer.append(b"\r\n")
+        buffer: list[bytes] = getattr(self, "_headers_buffer")  # noqa: B009 - BaseHTTPRequestHandler's
+        buffer.append(b"\r\n")
         if self.command != "HEAD":
-            self._headers_buffer.append(body)
+            buffer.append(body)
         self._status = status
         self._observe_once()  # before the client sees the answer: observers are never behind the client
         self.flush_headers()
@@ -223,7 +224,7 @@ class Handler(BaseHTTPRequestHandler):
             self._dispatch(method, path, body)
         except KubeApiError as e:
             self._safe_send_json(e.code, e.body())
-        except (BrokenPipeError, ConnectionResetError, socket.timeout):
+        except (TimeoutError, BrokenPipeError, ConnectionResetError):
             self.close_connection = True
             return
         except Exception as e:  # noqa: BLE001 - every failure leaves as a Status
@@ -291,8 +292,13 @@ class Handler(BaseHTTPRequestHandler):
                 self._send_json(200, res.openapi_v3_index())
                 return
             gv = parts[2:]
-            doc = (res.openapi_v3_document("", gv[1]) if gv[:1] == ["api"] and len(gv) == 2 else
-                   res.openapi_v3_document(gv[1], gv[2]) if gv[:1] == ["apis"] and len(gv) == 3 else None)
+            doc = (
+                res.openapi_v3_document("", gv[1])
+                if gv[:1] == ["api"] and len(gv) == 2
+                else res.openapi_v3_document(gv[1], gv[2])
+                if gv[:1] == ["apis"] and len(gv) == 3
+                else None
+            )
             if doc is None:
                 raise NotFound("the server could not find the requested resource", {})
             self._send_json(200, doc)
@@ -506,7 +512,7 @@ class Handler(BaseHTTPRequestHandler):
                 },
             )
             return
-        raise MethodNotAllowed(f"the server does not allow this method on the requested resource", {})
+        raise MethodNotAllowed("the server does not allow this method on the requested resource", {})
 
     def _check_kind(self, rt: res.ResourceType, obj: Obj) -> None:
         kind, api_version = obj.get("kind"), obj.get("apiVersion")
@@ -564,10 +570,10 @@ class Handler(BaseHTTPRequestHandler):
                     new = strategic_merge_patch(current, patch_doc, rt.kind)
                 else:
                     raise UnsupportedMediaType(
-                        f"the body of the request was in an unknown format - accepted media "
-                        f"types include: application/json-patch+json, application/merge-"
-                        f"patch+json, application/apply-patch+yaml, application/strategic-"
-                        f"merge-patch+json"
+                        "the body of the request was in an unknown format - accepted media "
+                        "types include: application/json-patch+json, application/merge-"
+                        "patch+json, application/apply-patch+yaml, application/strategic-"
+                        "merge-patch+json"
                     )
             if not isinstance(new, dict):
                 raise BadRequest("the patched object is not an object")

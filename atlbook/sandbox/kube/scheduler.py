@@ -52,7 +52,7 @@ ZONE = "topology.kubernetes.io/zone"
 
 
 def failed_scheduling_message(total: int, reasons: Counter[str]) -> str:
-    """``0/6 nodes are available: 2 Insufficient memory, 4 node(s) didn't match ...``: counts sorted as text."""
+    """``0/6 nodes are available: 2 Insufficient memory, 4 node(s) ...``: counts sorted as text."""
     parts = sorted(f"{n} {r}" for r, n in reasons.items())
     return FAILED_SCHEDULING_MSG.format(total=total, reasons=", ".join(parts))
 
@@ -174,7 +174,7 @@ class Scheduler:
         self._failed.clear()
 
     def reconcile(self, changed: bool) -> None:
-        """One scheduling cycle over all pending pods; ``changed`` = the cluster changed since the last cycle."""
+        """One scheduling cycle over pending pods; ``changed``: the cluster changed since the last one."""
         store = self.emu.store
         now = self.emu.clock.monotonic()
         pending = [

@@ -91,7 +91,7 @@ def compile_label_selector(text: str | None) -> Callable[[Mapping[str, str]], bo
 
 
 def match_label_selector(selector: Mapping[str, Any] | None, labels: Mapping[str, str] | None) -> bool:
-    """Whether ``labels`` satisfy a structured ``LabelSelector``; ``None`` selects nothing, ``{}`` everything."""
+    """Whether ``labels`` satisfy a ``LabelSelector``; ``None`` selects nothing, ``{}`` everything."""
     if selector is None:
         return False
     labels = labels or {}

@@ -111,12 +111,15 @@ def _deploy_row(o: dict[str, Any], now: _dt.datetime) -> list[Any]:
     ]
 
 
+def _node_port(p: dict[str, Any]) -> str:
+    return f":{p['nodePort']}" if p.get("nodePort") else ""
+
+
 def _svc_row(o: dict[str, Any], now: _dt.datetime) -> list[Any]:
     spec = o.get("spec") or {}
     ports = (
         ",".join(
-            f"{p.get('port')}{':' + str(p['nodePort']) if p.get('nodePort') else ''}/{p.get('protocol', 'TCP')}"
-            for p in spec.get("ports") or []
+            f"{p.get('port')}{_node_port(p)}/{p.get('protocol', 'TCP')}" for p in spec.get("ports") or []
         )
         or "<none>"
     )

@@ -74,7 +74,7 @@ class VolumeController:
         return out
 
     def bind_for_pod(self, pod: Obj, node: Obj) -> bool:
-        """Provision and bind the pod's WaitForFirstConsumer claims for ``node``; ``False`` if one cannot be."""
+        """Provision/bind the pod's WaitForFirstConsumer claims for ``node``; ``False`` if one cannot."""
         store = self.emu.store
         ns = pod["metadata"]["namespace"]
         for claim in _claims(pod):

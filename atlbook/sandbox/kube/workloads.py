@@ -178,8 +178,8 @@ class WorkloadControllers:
                 pods.pop(i)
                 busy = True
         for i in range(replicas):
-            p = pods.get(i)
-            if p is None:
+            existing = pods.get(i)
+            if existing is None:
                 if busy and not parallel:
                     break
                 use_current = strategy == "RollingUpdate" and i < partition and current_rev != update_rev
@@ -191,7 +191,7 @@ class WorkloadControllers:
                     busy = True
                     break
                 continue
-            if not parallel and not pod_ready(p):
+            if not parallel and not pod_ready(existing):
                 busy = True
                 break
         condemned = sorted((i for i in pods if i >= replicas), reverse=True)
@@ -219,15 +219,15 @@ class WorkloadControllers:
             live = [pods.get(i) for i in range(replicas)]
             if all(p is not None and pod_ready(p) for p in live):
                 for i in range(replicas - 1, partition - 1, -1):
-                    p = live[i]
-                    assert p is not None
-                    if rev_of(p) != update_rev:
-                        store.delete("pods", ns, p["metadata"]["name"])
+                    cand = live[i]
+                    assert cand is not None
+                    if rev_of(cand) != update_rev:
+                        store.delete("pods", ns, cand["metadata"]["name"])
                         self.emu.events.record(
                             sts,
                             "Normal",
                             "SuccessfulDelete",
-                            f"delete Pod {p['metadata']['name']} in StatefulSet {name} successful",
+                            f"delete Pod {cand['metadata']['name']} in StatefulSet {name} successful",
                             "statefulset-controller",
                         )
                         break
@@ -568,11 +568,11 @@ class WorkloadControllers:
         if st_replicas - available > 0:
             new_status["unavailableReplicas"] = st_replicas - available
         store.write_status("deployments.apps", ns, name, new_status)
-        rev = (new_cur["metadata"].get("annotations") or {}).get("deployment.kubernetes.io/revision")
-        if rev and (meta.get("annotations") or {}).get("deployment.kubernetes.io/revision") != rev:
+        rev_ann = (new_cur["metadata"].get("annotations") or {}).get("deployment.kubernetes.io/revision")
+        if rev_ann and (meta.get("annotations") or {}).get("deployment.kubernetes.io/revision") != rev_ann:
 
             def annotate(o: Obj) -> Obj:
-                o["metadata"].setdefault("annotations", {})["deployment.kubernetes.io/revision"] = rev
+                o["metadata"].setdefault("annotations", {})["deployment.kubernetes.io/revision"] = rev_ann
                 return o
 
             store.mutate("deployments.apps", ns, name, annotate)

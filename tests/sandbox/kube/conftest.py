@@ -31,8 +31,14 @@ def kube(emulator: KubeEmulator) -> Iterator[KubeEmulator]:
     emulator.reset()
     emulator.last_error = None
     yield emulator
-    for attr in ("proxy_resolver", "readiness_hook", "log_source", "memory_usage_hook", "request_interceptor",
-                 "token_authenticator"):
+    for attr in (
+        "proxy_resolver",
+        "readiness_hook",
+        "log_source",
+        "memory_usage_hook",
+        "request_interceptor",
+        "token_authenticator",
+    ):
         setattr(emulator, attr, None)
     emulator.request_observers.clear()
     emulator._lifecycle.clear()
@@ -72,7 +78,9 @@ def wait(kube: KubeEmulator) -> Callable[..., None]:
 
     def _wait(predicate: Callable[[], Any], what: str, sim_timeout: float = 600.0) -> None:
         if not kube.wait_for(predicate, sim_timeout):
-            pytest.fail(f"timed out ({sim_timeout} simulated s) waiting for {what}; last error: {kube.last_error}")
+            pytest.fail(
+                f"timed out ({sim_timeout} simulated s) waiting for {what}; last error: {kube.last_error}"
+            )
 
     return _wait
 
@@ -81,19 +89,34 @@ def wait(kube: KubeEmulator) -> Callable[..., None]:
 def nodes(core: client.CoreV1Api) -> Callable[..., list[str]]:
     """``nodes(n, cpu="4", memory="16Gi", pods="110", zones=ZONES, prefix="node")``: Nodes through the API."""
 
-    def build(n: int = 3, cpu: str = "4", memory: str = "16Gi", pods: str = "110",
-              zones: tuple[str, ...] = ZONES, prefix: str = "node", taints: list[dict[str, Any]] | None = None,
-              labels: dict[str, str] | None = None) -> list[str]:
+    def build(
+        n: int = 3,
+        cpu: str = "4",
+        memory: str = "16Gi",
+        pods: str = "110",
+        zones: tuple[str, ...] = ZONES,
+        prefix: str = "node",
+        taints: list[dict[str, Any]] | None = None,
+        labels: dict[str, str] | None = None,
+    ) -> list[str]:
         names = []
         for i in range(n):
             name = f"{prefix}-{i}"
             zone = zones[i % len(zones)]
             body: dict[str, Any] = {
-                "metadata": {"name": name, "labels": {"kubernetes.io/hostname": name,
-                                                       "topology.kubernetes.io/zone": zone, **(labels or {})}},
+                "metadata": {
+                    "name": name,
+                    "labels": {
+                        "kubernetes.io/hostname": name,
+                        "topology.kubernetes.io/zone": zone,
+                        **(labels or {}),
+                    },
+                },
                 "spec": {"taints": taints} if taints else {},
-                "status": {"capacity": {"cpu": cpu, "memory": memory, "pods": pods},
-                           "allocatable": {"cpu": cpu, "memory": memory, "pods": pods}},
+                "status": {
+                    "capacity": {"cpu": cpu, "memory": memory, "pods": pods},
+                    "allocatable": {"cpu": cpu, "memory": memory, "pods": pods},
+                },
             }
             core.create_node(body)
             names.append(name)
@@ -102,28 +125,58 @@ def nodes(core: client.CoreV1Api) -> Callable[..., list[str]]:
     return build
 
 
-def _sts_body(name: str, replicas: int = 3, *, anti_affinity: bool = False, memory: str = "1Gi",
-             claims: bool = False, policy: str = "OrderedReady", partition: int | None = None,
-             image: str = "atlassian/jira-software:9.12.0", strategy: str = "RollingUpdate") -> dict[str, Any]:
+def _sts_body(
+    name: str,
+    replicas: int = 3,
+    *,
+    anti_affinity: bool = False,
+    memory: str = "1Gi",
+    claims: bool = False,
+    policy: str = "OrderedReady",
+    partition: int | None = None,
+    image: str = "atlassian/jira-software:9.12.0",
+    strategy: str = "RollingUpdate",
+) -> dict[str, Any]:
     """A StatefulSet like the product charts' (optionally anti-affine per host, with a local-home claim)."""
-    pod_spec: dict[str, Any] = {"containers": [{
-        "name": name, "image": image, "ports": [{"name": "http", "containerPort": 8080}],
-        "resources": {"requests": {"cpu": "500m", "memory": memory}, "limits": {"memory": memory}}}]}
+    pod_spec: dict[str, Any] = {
+        "containers": [
+            {
+                "name": name,
+                "image": image,
+                "ports": [{"name": "http", "containerPort": 8080}],
+                "resources": {"requests": {"cpu": "500m", "memory": memory}, "limits": {"memory": memory}},
+            }
+        ]
+    }
     if anti_affinity:
-        pod_spec["affinity"] = {"podAntiAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": [
-            {"topologyKey": "kubernetes.io/hostname", "labelSelector": {"matchLabels": {"app": name}}}]}}
+        pod_spec["affinity"] = {
+            "podAntiAffinity": {
+                "requiredDuringSchedulingIgnoredDuringExecution": [
+                    {"topologyKey": "kubernetes.io/hostname", "labelSelector": {"matchLabels": {"app": name}}}
+                ]
+            }
+        }
     update: dict[str, Any] = {"type": strategy}
     if partition is not None:
         update["rollingUpdate"] = {"partition": partition}
     body: dict[str, Any] = {
         "metadata": {"name": name},
-        "spec": {"replicas": replicas, "serviceName": name, "podManagementPolicy": policy,
-                 "updateStrategy": update, "selector": {"matchLabels": {"app": name}},
-                 "template": {"metadata": {"labels": {"app": name}}, "spec": pod_spec}},
+        "spec": {
+            "replicas": replicas,
+            "serviceName": name,
+            "podManagementPolicy": policy,
+            "updateStrategy": update,
+            "selector": {"matchLabels": {"app": name}},
+            "template": {"metadata": {"labels": {"app": name}}, "spec": pod_spec},
+        },
     }
     if claims:
-        body["spec"]["volumeClaimTemplates"] = [{"metadata": {"name": "local-home"}, "spec": {
-            "accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "10Gi"}}}}]
+        body["spec"]["volumeClaimTemplates"] = [
+            {
+                "metadata": {"name": "local-home"},
+                "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "10Gi"}}},
+            }
+        ]
     return body
 
 
@@ -142,5 +195,5 @@ def kubectl() -> str:
 
 @pytest.fixture
 def sts_body() -> Callable[..., dict[str, Any]]:
-    """``sts_body(name, replicas=3, anti_affinity=False, memory="1Gi", claims=False, policy=..., partition=...)``."""
+    """``sts_body(name, replicas=3, anti_affinity=False, memory="1Gi", claims=False, ...)``."""
     return _sts_body

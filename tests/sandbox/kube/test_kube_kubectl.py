@@ -12,9 +12,17 @@ from kubernetes import client
 NS = "default"
 
 
-def _run(kubectl: str, kubeconfig: Path, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([kubectl, "--kubeconfig", str(kubeconfig), *args], capture_output=True, text=True,
-                          input=stdin, timeout=60, check=False)
+def _run(
+    kubectl: str, kubeconfig: Path, *args: str, stdin: str | None = None
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [kubectl, "--kubeconfig", str(kubeconfig), *args],
+        capture_output=True,
+        text=True,
+        input=stdin,
+        timeout=60,
+        check=False,
+    )
 
 
 def _ok(kubectl: str, kubeconfig: Path, *args: str, stdin: str | None = None) -> str:
@@ -27,15 +35,28 @@ def _ok(kubectl: str, kubeconfig: Path, *args: str, stdin: str | None = None) ->
 def _running(core: client.CoreV1Api, wait: Any, nodes: Any, kube: Any) -> None:
     nodes(2)
     core.create_namespace({"metadata": {"name": "jira"}})
-    core.create_namespaced_pod("jira", {"metadata": {"name": "jira-0", "labels": {"app": "jira"}}, "spec": {
-        "containers": [{"name": "jira", "image": "atlassian/jira-software:9.12.0",
-                        "resources": {"requests": {"memory": "1Gi"}, "limits": {"memory": "1Gi"}}}]}})
+    core.create_namespaced_pod(
+        "jira",
+        {
+            "metadata": {"name": "jira-0", "labels": {"app": "jira"}},
+            "spec": {
+                "containers": [
+                    {
+                        "name": "jira",
+                        "image": "atlassian/jira-software:9.12.0",
+                        "resources": {"requests": {"memory": "1Gi"}, "limits": {"memory": "1Gi"}},
+                    }
+                ]
+            },
+        },
+    )
     wait(lambda: core.read_namespaced_pod("jira-0", "jira").status.phase == "Running", "jira-0 running")
     kube.append_log("jira", "jira-0", "jira", "Jira is ready to serve")
 
 
-def test_get_nodes_and_pods(kubectl: str, kubeconfig: Path, core: client.CoreV1Api, wait: Any, nodes: Any,
-                            kube: Any) -> None:
+def test_get_nodes_and_pods(
+    kubectl: str, kubeconfig: Path, core: client.CoreV1Api, wait: Any, nodes: Any, kube: Any
+) -> None:
     _running(core, wait, nodes, kube)
     out = _ok(kubectl, kubeconfig, "get", "nodes")
     lines = out.splitlines()
@@ -43,15 +64,26 @@ def test_get_nodes_and_pods(kubectl: str, kubeconfig: Path, core: client.CoreV1A
     assert [line.split()[:2] for line in lines[1:]] == [["node-0", "Ready"], ["node-1", "Ready"]]
     out = _ok(kubectl, kubeconfig, "get", "pods", "-A", "-o", "wide")
     header, *rows = out.splitlines()
-    assert header.split()[:9] == ["NAMESPACE", "NAME", "READY", "STATUS", "RESTARTS", "AGE", "IP", "NODE", "NOMINATED"]
+    assert header.split()[:9] == [
+        "NAMESPACE",
+        "NAME",
+        "READY",
+        "STATUS",
+        "RESTARTS",
+        "AGE",
+        "IP",
+        "NODE",
+        "NOMINATED",
+    ]
     row = next(r.split() for r in rows if "jira-0" in r)
     pod = core.read_namespaced_pod("jira-0", "jira")
     assert row[:5] == ["jira", "jira-0", "1/1", "Running", "0"]
     assert row[6:8] == [pod.status.pod_ip, pod.spec.node_name]
 
 
-def test_describe_and_logs(kubectl: str, kubeconfig: Path, core: client.CoreV1Api, wait: Any, nodes: Any,
-                           kube: Any) -> None:
+def test_describe_and_logs(
+    kubectl: str, kubeconfig: Path, core: client.CoreV1Api, wait: Any, nodes: Any, kube: Any
+) -> None:
     _running(core, wait, nodes, kube)
     out = _ok(kubectl, kubeconfig, "-n", "jira", "describe", "pod", "jira-0")
     assert "Name:             jira-0" in out and "Status:           Running" in out
@@ -91,8 +123,9 @@ data:
 """
 
 
-def test_apply_and_delete(kubectl: str, kubeconfig: Path, apps: client.AppsV1Api, core: client.CoreV1Api,
-                          wait: Any, nodes: Any) -> None:
+def test_apply_and_delete(
+    kubectl: str, kubeconfig: Path, apps: client.AppsV1Api, core: client.CoreV1Api, wait: Any, nodes: Any
+) -> None:
     nodes(2)
     out = _ok(kubectl, kubeconfig, "apply", "-f", "-", stdin=MANIFEST.format(replicas=1, mode="a"))
     assert "statefulset.apps/web created" in out and "configmap/settings created" in out
@@ -100,18 +133,28 @@ def test_apply_and_delete(kubectl: str, kubeconfig: Path, apps: client.AppsV1Api
     assert "statefulset.apps/web configured" in out and "configmap/settings configured" in out
     assert apps.read_namespaced_stateful_set("web", NS).spec.replicas == 2
     assert [c.name for c in apps.read_namespaced_stateful_set("web", NS).spec.template.spec.containers] == [
-        "web", "sidecar"]
+        "web",
+        "sidecar",
+    ]
     assert core.read_namespaced_config_map("settings", NS).data == {"mode": "b"}
-    wait(lambda: (s := apps.read_namespaced_stateful_set("web", NS).status) is not None and s.ready_replicas == 2,
-         "web ready")
-    out = _ok(kubectl, kubeconfig, "apply", "--server-side", "-f", "-", stdin=MANIFEST.format(replicas=2, mode="c"))
+    wait(
+        lambda: (
+            (s := apps.read_namespaced_stateful_set("web", NS).status) is not None and s.ready_replicas == 2
+        ),
+        "web ready",
+    )
+    out = _ok(
+        kubectl, kubeconfig, "apply", "--server-side", "-f", "-", stdin=MANIFEST.format(replicas=2, mode="c")
+    )
     assert "serverside-applied" in out
     assert core.read_namespaced_config_map("settings", NS).data == {"mode": "c"}
     assert _ok(kubectl, kubeconfig, "get", "sts").splitlines()[1].split()[:2] == ["web", "2/2"]
     out = _ok(kubectl, kubeconfig, "delete", "sts", "web", "--wait=false")
     assert 'statefulset.apps "web" deleted' in out
     wait(lambda: not core.list_namespaced_pod(NS, label_selector="app=web").items, "pods of web deleted")
-    out = _ok(kubectl, kubeconfig, "delete", "-f", "-", stdin=MANIFEST.format(replicas=2, mode="c").split("---")[1])
+    out = _ok(
+        kubectl, kubeconfig, "delete", "-f", "-", stdin=MANIFEST.format(replicas=2, mode="c").split("---")[1]
+    )
     assert 'configmap "settings" deleted' in out
     r = _run(kubectl, kubeconfig, "get", "cm", "settings")
     assert r.returncode == 1 and 'configmaps "settings" not found' in r.stderr

@@ -31,9 +31,15 @@ def _body(e: ApiException) -> dict[str, Any]:
 
 
 def _pod(name: str, labels: dict[str, str] | None = None, containers: int = 1) -> dict[str, Any]:
-    return {"metadata": {"name": name, "labels": labels or {}},
-            "spec": {"containers": [{"name": f"c{i}", "image": "busybox:1.36", "env": [{"name": "A", "value": "1"}]}
-                                    for i in range(containers)]}}
+    return {
+        "metadata": {"name": name, "labels": labels or {}},
+        "spec": {
+            "containers": [
+                {"name": f"c{i}", "image": "busybox:1.36", "env": [{"name": "A", "value": "1"}]}
+                for i in range(containers)
+            ]
+        },
+    }
 
 
 def test_version_and_discovery(api: client.ApiClient, kube: Any) -> None:
@@ -41,8 +47,14 @@ def test_version_and_discovery(api: client.ApiClient, kube: Any) -> None:
     assert (info.major, info.minor) == ("1", "32")
     groups = client.ApisApi(api).get_api_versions()
     names = {g.name for g in groups.groups}
-    assert {"apps", "policy", "networking.k8s.io", "rbac.authorization.k8s.io", "scheduling.k8s.io",
-            "storage.k8s.io"} <= names
+    assert {
+        "apps",
+        "policy",
+        "networking.k8s.io",
+        "rbac.authorization.k8s.io",
+        "scheduling.k8s.io",
+        "storage.k8s.io",
+    } <= names
     core = client.CoreV1Api(api).get_api_resources()
     by_name = {r.name: r for r in core.resources}
     assert by_name["pods"].namespaced and not by_name["nodes"].namespaced
@@ -52,22 +64,34 @@ def test_version_and_discovery(api: client.ApiClient, kube: Any) -> None:
 
 
 LISTS = [
-    ("CoreV1Api", "list_namespace"), ("CoreV1Api", "list_node"), ("CoreV1Api", "list_pod_for_all_namespaces"),
-    ("CoreV1Api", "list_service_for_all_namespaces"), ("CoreV1Api", "list_endpoints_for_all_namespaces"),
-    ("CoreV1Api", "list_config_map_for_all_namespaces"), ("CoreV1Api", "list_secret_for_all_namespaces"),
-    ("CoreV1Api", "list_event_for_all_namespaces"), ("CoreV1Api", "list_service_account_for_all_namespaces"),
-    ("CoreV1Api", "list_persistent_volume_claim_for_all_namespaces"), ("CoreV1Api", "list_persistent_volume"),
-    ("CoreV1Api", "list_resource_quota_for_all_namespaces"), ("CoreV1Api", "list_limit_range_for_all_namespaces"),
-    ("AppsV1Api", "list_stateful_set_for_all_namespaces"), ("AppsV1Api", "list_deployment_for_all_namespaces"),
-    ("AppsV1Api", "list_replica_set_for_all_namespaces"), ("AppsV1Api", "list_daemon_set_for_all_namespaces"),
+    ("CoreV1Api", "list_namespace"),
+    ("CoreV1Api", "list_node"),
+    ("CoreV1Api", "list_pod_for_all_namespaces"),
+    ("CoreV1Api", "list_service_for_all_namespaces"),
+    ("CoreV1Api", "list_endpoints_for_all_namespaces"),
+    ("CoreV1Api", "list_config_map_for_all_namespaces"),
+    ("CoreV1Api", "list_secret_for_all_namespaces"),
+    ("CoreV1Api", "list_event_for_all_namespaces"),
+    ("CoreV1Api", "list_service_account_for_all_namespaces"),
+    ("CoreV1Api", "list_persistent_volume_claim_for_all_namespaces"),
+    ("CoreV1Api", "list_persistent_volume"),
+    ("CoreV1Api", "list_resource_quota_for_all_namespaces"),
+    ("CoreV1Api", "list_limit_range_for_all_namespaces"),
+    ("AppsV1Api", "list_stateful_set_for_all_namespaces"),
+    ("AppsV1Api", "list_deployment_for_all_namespaces"),
+    ("AppsV1Api", "list_replica_set_for_all_namespaces"),
+    ("AppsV1Api", "list_daemon_set_for_all_namespaces"),
     ("AppsV1Api", "list_controller_revision_for_all_namespaces"),
-    ("NetworkingV1Api", "list_ingress_for_all_namespaces"), ("NetworkingV1Api", "list_ingress_class"),
+    ("NetworkingV1Api", "list_ingress_for_all_namespaces"),
+    ("NetworkingV1Api", "list_ingress_class"),
     ("NetworkingV1Api", "list_network_policy_for_all_namespaces"),
     ("PolicyV1Api", "list_pod_disruption_budget_for_all_namespaces"),
     ("RbacAuthorizationV1Api", "list_role_for_all_namespaces"),
     ("RbacAuthorizationV1Api", "list_role_binding_for_all_namespaces"),
-    ("RbacAuthorizationV1Api", "list_cluster_role"), ("RbacAuthorizationV1Api", "list_cluster_role_binding"),
-    ("SchedulingV1Api", "list_priority_class"), ("StorageV1Api", "list_storage_class"),
+    ("RbacAuthorizationV1Api", "list_cluster_role"),
+    ("RbacAuthorizationV1Api", "list_cluster_role_binding"),
+    ("SchedulingV1Api", "list_priority_class"),
+    ("StorageV1Api", "list_storage_class"),
 ]
 
 
@@ -76,52 +100,141 @@ def _populate(api: client.ApiClient, nodes: Any, sts_body: Any) -> None:
     nodes(2)
     core.create_namespaced_config_map("default", {"metadata": {"name": "cm"}, "data": {"a": "b"}})
     core.create_namespaced_secret("default", {"metadata": {"name": "s"}, "stringData": {"k": "v"}})
-    core.create_namespaced_resource_quota("default", {"metadata": {"name": "q"}, "spec": {"hard": {"pods": "50"}}})
-    core.create_namespaced_limit_range("default", {"metadata": {"name": "lr"}, "spec": {"limits": [
-        {"type": "Container", "defaultRequest": {"cpu": "100m"}}]}})
-    core.create_namespaced_service("default", {"metadata": {"name": "web"}, "spec": {
-        "selector": {"app": "web"}, "ports": [{"name": "http", "port": 80, "targetPort": "http"}]}})
+    core.create_namespaced_resource_quota(
+        "default", {"metadata": {"name": "q"}, "spec": {"hard": {"pods": "50"}}}
+    )
+    core.create_namespaced_limit_range(
+        "default",
+        {
+            "metadata": {"name": "lr"},
+            "spec": {"limits": [{"type": "Container", "defaultRequest": {"cpu": "100m"}}]},
+        },
+    )
+    core.create_namespaced_service(
+        "default",
+        {
+            "metadata": {"name": "web"},
+            "spec": {
+                "selector": {"app": "web"},
+                "ports": [{"name": "http", "port": 80, "targetPort": "http"}],
+            },
+        },
+    )
     apps.create_namespaced_stateful_set("default", sts_body("web", 2, claims=True))
-    apps.create_namespaced_deployment("default", {"metadata": {"name": "d"}, "spec": {
-        "replicas": 1, "selector": {"matchLabels": {"app": "d"}},
-        "template": {"metadata": {"labels": {"app": "d"}}, "spec": {"containers": [{"name": "d", "image": "nginx:1"}]}}}})
-    apps.create_namespaced_daemon_set("default", {"metadata": {"name": "ds"}, "spec": {
-        "selector": {"matchLabels": {"app": "ds"}},
-        "template": {"metadata": {"labels": {"app": "ds"}}, "spec": {"containers": [{"name": "d", "image": "fluent:1"}]}}}})
-    client.NetworkingV1Api(api).create_namespaced_ingress("default", {"metadata": {"name": "ing", "annotations": {
-        "nginx.ingress.kubernetes.io/affinity": "cookie"}}, "spec": {"ingressClassName": "nginx", "rules": [
-            {"host": "jira.example.com", "http": {"paths": [{"path": "/", "pathType": "Prefix", "backend": {
-                "service": {"name": "web", "port": {"number": 80}}}}]}}]}})
-    client.NetworkingV1Api(api).create_ingress_class({"metadata": {"name": "nginx"},
-                                                       "spec": {"controller": "k8s.io/ingress-nginx"}})
-    client.NetworkingV1Api(api).create_namespaced_network_policy("default", {"metadata": {"name": "deny"}, "spec": {
-        "podSelector": {}, "policyTypes": ["Ingress"]}})
-    client.PolicyV1Api(api).create_namespaced_pod_disruption_budget("default", {"metadata": {"name": "pdb"}, "spec": {
-        "minAvailable": 1, "selector": {"matchLabels": {"app": "web"}}}})
+    apps.create_namespaced_deployment(
+        "default",
+        {
+            "metadata": {"name": "d"},
+            "spec": {
+                "replicas": 1,
+                "selector": {"matchLabels": {"app": "d"}},
+                "template": {
+                    "metadata": {"labels": {"app": "d"}},
+                    "spec": {"containers": [{"name": "d", "image": "nginx:1"}]},
+                },
+            },
+        },
+    )
+    apps.create_namespaced_daemon_set(
+        "default",
+        {
+            "metadata": {"name": "ds"},
+            "spec": {
+                "selector": {"matchLabels": {"app": "ds"}},
+                "template": {
+                    "metadata": {"labels": {"app": "ds"}},
+                    "spec": {"containers": [{"name": "d", "image": "fluent:1"}]},
+                },
+            },
+        },
+    )
+    client.NetworkingV1Api(api).create_namespaced_ingress(
+        "default",
+        {
+            "metadata": {"name": "ing", "annotations": {"nginx.ingress.kubernetes.io/affinity": "cookie"}},
+            "spec": {
+                "ingressClassName": "nginx",
+                "rules": [
+                    {
+                        "host": "jira.example.com",
+                        "http": {
+                            "paths": [
+                                {
+                                    "path": "/",
+                                    "pathType": "Prefix",
+                                    "backend": {"service": {"name": "web", "port": {"number": 80}}},
+                                }
+                            ]
+                        },
+                    }
+                ],
+            },
+        },
+    )
+    client.NetworkingV1Api(api).create_ingress_class(
+        {"metadata": {"name": "nginx"}, "spec": {"controller": "k8s.io/ingress-nginx"}}
+    )
+    client.NetworkingV1Api(api).create_namespaced_network_policy(
+        "default", {"metadata": {"name": "deny"}, "spec": {"podSelector": {}, "policyTypes": ["Ingress"]}}
+    )
+    client.PolicyV1Api(api).create_namespaced_pod_disruption_budget(
+        "default",
+        {
+            "metadata": {"name": "pdb"},
+            "spec": {"minAvailable": 1, "selector": {"matchLabels": {"app": "web"}}},
+        },
+    )
     rbac = client.RbacAuthorizationV1Api(api)
-    rbac.create_namespaced_role("default", {"metadata": {"name": "r"}, "rules": [
-        {"apiGroups": [""], "resources": ["pods"], "verbs": ["get"]}]})
-    rbac.create_namespaced_role_binding("default", {"metadata": {"name": "rb"}, "roleRef": {
-        "apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "r"},
-        "subjects": [{"kind": "ServiceAccount", "name": "default", "namespace": "default"}]})
-    rbac.create_cluster_role({"metadata": {"name": "cr"}, "rules": [
-        {"apiGroups": [""], "resources": ["nodes"], "verbs": ["list"]}]})
-    rbac.create_cluster_role_binding({"metadata": {"name": "crb"}, "roleRef": {
-        "apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "cr"},
-        "subjects": [{"kind": "ServiceAccount", "name": "default", "namespace": "default"}]})
+    rbac.create_namespaced_role(
+        "default",
+        {"metadata": {"name": "r"}, "rules": [{"apiGroups": [""], "resources": ["pods"], "verbs": ["get"]}]},
+    )
+    rbac.create_namespaced_role_binding(
+        "default",
+        {
+            "metadata": {"name": "rb"},
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "r"},
+            "subjects": [{"kind": "ServiceAccount", "name": "default", "namespace": "default"}],
+        },
+    )
+    rbac.create_cluster_role(
+        {
+            "metadata": {"name": "cr"},
+            "rules": [{"apiGroups": [""], "resources": ["nodes"], "verbs": ["list"]}],
+        }
+    )
+    rbac.create_cluster_role_binding(
+        {
+            "metadata": {"name": "crb"},
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "cr"},
+            "subjects": [{"kind": "ServiceAccount", "name": "default", "namespace": "default"}],
+        }
+    )
     client.SchedulingV1Api(api).create_priority_class({"metadata": {"name": "high"}, "value": 1000})
 
 
-def test_every_kind_lists_through_the_typed_client(api: client.ApiClient, nodes: Any, wait: Any, sts_body: Any) -> None:
+def test_every_kind_lists_through_the_typed_client(
+    api: client.ApiClient, nodes: Any, wait: Any, sts_body: Any
+) -> None:
     _populate(api, nodes, sts_body)
     core = client.CoreV1Api(api)
-    wait(lambda: len([p for p in core.list_namespaced_pod("default").items if p.status.phase == "Running"]) >= 5,
-         "the workloads to run")
+    wait(
+        lambda: (
+            len([p for p in core.list_namespaced_pod("default").items if p.status.phase == "Running"]) >= 5
+        ),
+        "the workloads to run",
+    )
     wait(lambda: core.read_namespaced_endpoints("web", "default").subsets, "endpoints of web")
     for api_name, method in LISTS:
         result = getattr(getattr(client, api_name)(api), method)()
         assert result.items is not None, method
-    assert {r.kind for r in res.RESOURCES} >= {"Namespace", "Pod", "StatefulSet", "PriorityClass", "LimitRange"}
+    assert {r.kind for r in res.RESOURCES} >= {
+        "Namespace",
+        "Pod",
+        "StatefulSet",
+        "PriorityClass",
+        "LimitRange",
+    }
     assert core.list_event_for_all_namespaces().items, "controllers record events"
     assert core.read_namespaced_pod("web-0", "default").status.container_statuses[0].ready
 
@@ -155,12 +268,20 @@ def test_generation_bumps_on_spec_change_only(apps: client.AppsV1Api, sts_body: 
     assert apps.read_namespaced_stateful_set("gen", "default").metadata.generation == 2
 
 
-@pytest.mark.parametrize("case, status, reason", [
-    ("exists", 409, "AlreadyExists"), ("no-namespace", 404, "NotFound"), ("invalid-name", 422, "Invalid"),
-    ("no-containers", 422, "Invalid"), ("selector-mismatch", 422, "Invalid"),
-], ids=lambda v: str(v))
-def test_error_status_bodies(core: client.CoreV1Api, apps: client.AppsV1Api, case: str, status: int,
-                             reason: str, sts_body: Any) -> None:
+@pytest.mark.parametrize(
+    "case, status, reason",
+    [
+        ("exists", 409, "AlreadyExists"),
+        ("no-namespace", 404, "NotFound"),
+        ("invalid-name", 422, "Invalid"),
+        ("no-containers", 422, "Invalid"),
+        ("selector-mismatch", 422, "Invalid"),
+    ],
+    ids=lambda v: str(v),
+)
+def test_error_status_bodies(
+    core: client.CoreV1Api, apps: client.AppsV1Api, case: str, status: int, reason: str, sts_body: Any
+) -> None:
     core.create_namespaced_config_map("default", {"metadata": {"name": "cfg"}})
     with pytest.raises(ApiException) as e:
         if case == "exists":
@@ -177,7 +298,12 @@ def test_error_status_bodies(core: client.CoreV1Api, apps: client.AppsV1Api, cas
             apps.create_namespaced_stateful_set("default", body)
     body = _body(e.value)
     assert (e.value.status, body["code"], body["reason"], body["kind"], body["status"]) == (
-        status, status, reason, "Status", "Failure")
+        status,
+        status,
+        reason,
+        "Status",
+        "Failure",
+    )
     if case == "exists":
         assert body["message"] == ALREADY_EXISTS_MSG.format(resource="configmaps", name="cfg")
         assert body["details"] == {"name": "cfg", "kind": "configmaps"}
@@ -202,7 +328,9 @@ def test_stale_resource_version_conflicts(core: client.CoreV1Api) -> None:
     assert e.value.status == 409
     assert _body(e.value)["message"] == CONFLICT_MSG.format(resource="configmaps", name="cfg")
     with pytest.raises(ApiException) as e2:
-        core.patch_namespaced_config_map("cfg", "default", {"metadata": {"resourceVersion": "1"}, "data": {"a": "4"}})
+        core.patch_namespaced_config_map(
+            "cfg", "default", {"metadata": {"resourceVersion": "1"}, "data": {"a": "4"}}
+        )
     assert e2.value.status == 409
 
 
@@ -212,8 +340,16 @@ def test_namespaced_and_cluster_scoped_paths(core: client.CoreV1Api, kube: Any) 
     core.create_namespaced_config_map("default", {"metadata": {"name": "same"}})
     assert len(core.list_namespaced_config_map("jira").items) == 1
     assert len(core.list_config_map_for_all_namespaces(field_selector="metadata.name=same").items) == 2
-    core.create_persistent_volume({"metadata": {"name": "pv1"}, "spec": {"capacity": {"storage": "1Gi"},
-                                   "accessModes": ["ReadWriteMany"], "nfs": {"server": "nfs", "path": "/"}}})
+    core.create_persistent_volume(
+        {
+            "metadata": {"name": "pv1"},
+            "spec": {
+                "capacity": {"storage": "1Gi"},
+                "accessModes": ["ReadWriteMany"],
+                "nfs": {"server": "nfs", "path": "/"},
+            },
+        }
+    )
     assert core.read_persistent_volume("pv1").metadata.namespace is None
     with pytest.raises(urllib.error.HTTPError) as e:
         urllib.request.urlopen(f"{kube.url}/api/v1/namespaces/jira/persistentvolumes")  # noqa: S310
@@ -221,8 +357,12 @@ def test_namespaced_and_cluster_scoped_paths(core: client.CoreV1Api, kube: Any) 
 
 
 def test_label_selectors(core: client.CoreV1Api) -> None:
-    for name, labels in [("a", {"app": "jira", "tier": "web"}), ("b", {"app": "jira", "tier": "db"}),
-                         ("c", {"app": "confluence"}), ("d", {})]:
+    for name, labels in [
+        ("a", {"app": "jira", "tier": "web"}),
+        ("b", {"app": "jira", "tier": "db"}),
+        ("c", {"app": "confluence"}),
+        ("d", {}),
+    ]:
         core.create_namespaced_config_map("default", {"metadata": {"name": name, "labels": labels}})
 
     def names(sel: str) -> list[str]:
@@ -242,7 +382,9 @@ def test_label_selectors(core: client.CoreV1Api) -> None:
 def test_field_selectors(core: client.CoreV1Api, nodes: Any, wait: Any) -> None:
     nodes(1)
     core.create_namespaced_pod("default", _pod("p1"))
-    core.create_namespaced_pod("default", {**_pod("p2"), "spec": {**_pod("p2")["spec"], "nodeSelector": {"x": "y"}}})
+    core.create_namespaced_pod(
+        "default", {**_pod("p2"), "spec": {**_pod("p2")["spec"], "nodeSelector": {"x": "y"}}}
+    )
     wait(lambda: core.read_namespaced_pod("p1", "default").status.phase == "Running", "p1 running")
     running = core.list_namespaced_pod("default", field_selector="status.phase=Running")
     assert [p.metadata.name for p in running.items] == ["p1"]
@@ -251,9 +393,13 @@ def test_field_selectors(core: client.CoreV1Api, nodes: Any, wait: Any) -> None:
     unscheduled = core.list_pod_for_all_namespaces(field_selector="spec.nodeName=")
     assert [p.metadata.name for p in unscheduled.items] == ["p2"]
     pod = core.read_namespaced_pod("p1", "default")
-    ev = core.list_namespaced_event("default", field_selector=(
-        f"involvedObject.name=p1,involvedObject.namespace=default,involvedObject.kind=Pod,"
-        f"involvedObject.uid={pod.metadata.uid}"))
+    ev = core.list_namespaced_event(
+        "default",
+        field_selector=(
+            f"involvedObject.name=p1,involvedObject.namespace=default,involvedObject.kind=Pod,"
+            f"involvedObject.uid={pod.metadata.uid}"
+        ),
+    )
     assert "Scheduled" in {e.reason for e in ev.items}
     with pytest.raises(ApiException) as e:
         core.list_namespaced_pod("default", field_selector="spec.bogus=1")
@@ -263,20 +409,28 @@ def test_field_selectors(core: client.CoreV1Api, nodes: Any, wait: Any) -> None:
 def test_patches(core: client.CoreV1Api, api: client.ApiClient) -> None:
     core.create_namespaced_pod("default", _pod("p", containers=2))
     # strategic merge (the client's default for a dict body): containers merged by name
-    core.patch_namespaced_pod("p", "default", {"spec": {"containers": [{"name": "c1", "image": "busybox:1.37"}]}})
+    core.patch_namespaced_pod(
+        "p", "default", {"spec": {"containers": [{"name": "c1", "image": "busybox:1.37"}]}}
+    )
     pod = core.read_namespaced_pod("p", "default")
-    assert [(c.name, c.image) for c in pod.spec.containers] == [("c0", "busybox:1.36"), ("c1", "busybox:1.37")]
+    assert [(c.name, c.image) for c in pod.spec.containers] == [
+        ("c0", "busybox:1.36"),
+        ("c1", "busybox:1.37"),
+    ]
     assert pod.spec.containers[1].env[0].name == "A"
     # JSON patch (the client's default for a list body)
     core.patch_namespaced_pod("p", "default", [{"op": "add", "path": "/metadata/labels/x", "value": "1"}])
     assert core.read_namespaced_pod("p", "default").metadata.labels == {"x": "1"}
     # merge patch: lists replace, null deletes
     core.create_namespaced_config_map("default", {"metadata": {"name": "cm", "labels": {"a": "1", "b": "2"}}})
-    core.patch_namespaced_config_map("cm", "default", {"metadata": {"labels": {"a": None}}},
-                                     _content_type="application/merge-patch+json")
+    core.patch_namespaced_config_map(
+        "cm", "default", {"metadata": {"labels": {"a": None}}}, _content_type="application/merge-patch+json"
+    )
     assert core.read_namespaced_config_map("cm", "default").metadata.labels == {"b": "2"}
     with pytest.raises(ApiException) as e:
-        core.patch_namespaced_config_map("cm", "default", [{"op": "test", "path": "/data", "value": {"x": "y"}}])
+        core.patch_namespaced_config_map(
+            "cm", "default", [{"op": "test", "path": "/data", "value": {"x": "y"}}]
+        )
     assert e.value.status == 422
     with pytest.raises(ApiException) as e2:
         core.patch_namespaced_pod("p", "default", {"spec": {"restartPolicy": "Never"}})
@@ -284,14 +438,20 @@ def test_patches(core: client.CoreV1Api, api: client.ApiClient) -> None:
 
 
 def test_server_side_apply(core: client.CoreV1Api, api: client.ApiClient) -> None:
-    body = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "applied", "namespace": "default"},
-            "data": {"a": "1"}}
-    created = core.patch_namespaced_config_map("applied", "default", body, field_manager="atlbook",
-                                               _content_type="application/apply-patch+yaml")
+    body = {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {"name": "applied", "namespace": "default"},
+        "data": {"a": "1"},
+    }
+    created = core.patch_namespaced_config_map(
+        "applied", "default", body, field_manager="atlbook", _content_type="application/apply-patch+yaml"
+    )
     assert created.data == {"a": "1"}
     body["data"] = {"a": "2", "b": "3"}
-    updated = core.patch_namespaced_config_map("applied", "default", body, field_manager="atlbook",
-                                               _content_type="application/apply-patch+yaml")
+    updated = core.patch_namespaced_config_map(
+        "applied", "default", body, field_manager="atlbook", _content_type="application/apply-patch+yaml"
+    )
     assert updated.data == {"a": "2", "b": "3"} and updated.metadata.uid == created.metadata.uid
 
 
@@ -302,14 +462,18 @@ def test_watch_events_and_timeout(core: client.CoreV1Api) -> None:
     core.delete_namespaced_config_map("w", "default")
     seen = []
     began = time.monotonic()
-    for ev in watch.Watch().stream(core.list_namespaced_config_map, "default", resource_version=start_rv,
-                                   timeout_seconds=1):
+    for ev in watch.Watch().stream(
+        core.list_namespaced_config_map, "default", resource_version=start_rv, timeout_seconds=1
+    ):
         seen.append((ev["type"], ev["object"].metadata.name))
     assert seen == [("ADDED", "w"), ("MODIFIED", "w"), ("DELETED", "w")]
     assert time.monotonic() - began >= 0.9  # the stream ended at timeoutSeconds, not before
     # no resourceVersion: synthetic ADDED for what exists
     core.create_namespaced_config_map("default", {"metadata": {"name": "w2"}})
-    got = [ev["type"] for ev in watch.Watch().stream(core.list_namespaced_config_map, "default", timeout_seconds=1)]
+    got = [
+        ev["type"]
+        for ev in watch.Watch().stream(core.list_namespaced_config_map, "default", timeout_seconds=1)
+    ]
     assert "ADDED" in got
 
 
@@ -338,32 +502,52 @@ def test_logs_tail_and_previous(core: client.CoreV1Api, kube: Any, nodes: Any, w
         core.read_namespaced_pod_log("log", "default", previous=True)
     assert e.value.status == 400
     kube.kill_container("default", "log", "c0")
-    wait(lambda: core.read_namespaced_pod("log", "default").status.container_statuses[0].restart_count == 1
-         and core.read_namespaced_pod("log", "default").status.container_statuses[0].state.running, "a restart")
+    wait(
+        lambda: (
+            core.read_namespaced_pod("log", "default").status.container_statuses[0].restart_count == 1
+            and core.read_namespaced_pod("log", "default").status.container_statuses[0].state.running
+        ),
+        "a restart",
+    )
     assert "line 4" in core.read_namespaced_pod_log("log", "default", previous=True)
     assert "line 4" not in core.read_namespaced_pod_log("log", "default")
-    assert core.read_namespaced_pod_log("log", "default", since_seconds=3600).startswith("container c0 started")
+    assert core.read_namespaced_pod_log("log", "default", since_seconds=3600).startswith(
+        "container c0 started"
+    )
 
 
-def test_pods_proxy_reaches_the_registered_handler(core: client.CoreV1Api, api: client.ApiClient, kube: Any,
-                                                   nodes: Any, wait: Any) -> None:
+def test_pods_proxy_reaches_the_registered_handler(
+    core: client.CoreV1Api, api: client.ApiClient, kube: Any, nodes: Any, wait: Any
+) -> None:
     seen: list[tuple[str, str, int, ProxyRequest]] = []
 
     def resolve(ns: str, pod: str, port: int) -> Any:
         def handler(req: ProxyRequest) -> ProxyResponse:
             seen.append((ns, pod, port, req))
             return ProxyResponse(200, {"Content-Type": "application/json"}, b'{"state":"RUNNING"}')
+
         return handler if port == 8080 else None
 
     kube.set_proxy_resolver(resolve)
     nodes(1)
-    core.create_namespaced_pod("default", {"metadata": {"name": "jira-0"}, "spec": {"containers": [
-        {"name": "jira", "image": "jira:9", "ports": [{"name": "http", "containerPort": 8080}]}]}})
+    core.create_namespaced_pod(
+        "default",
+        {
+            "metadata": {"name": "jira-0"},
+            "spec": {
+                "containers": [
+                    {"name": "jira", "image": "jira:9", "ports": [{"name": "http", "containerPort": 8080}]}
+                ]
+            },
+        },
+    )
     wait(lambda: core.read_namespaced_pod("jira-0", "default").status.phase == "Running", "pod running")
     out = core.connect_get_namespaced_pod_proxy_with_path("jira-0:8080", "default", "status")
     assert "RUNNING" in str(out)
     assert seen[-1][:3] == ("default", "jira-0", 8080) and seen[-1][3].path == "/status"
-    with urllib.request.urlopen(f"{kube.url}/api/v1/namespaces/default/pods/jira-0:http/proxy/status?x=1") as r:  # noqa: S310
+    with urllib.request.urlopen(
+        f"{kube.url}/api/v1/namespaces/default/pods/jira-0:http/proxy/status?x=1"
+    ) as r:  # noqa: S310
         assert json.loads(r.read()) == {"state": "RUNNING"}
     assert seen[-1][3].query == "x=1"
     with pytest.raises(ApiException) as e:
@@ -373,12 +557,20 @@ def test_pods_proxy_reaches_the_registered_handler(core: client.CoreV1Api, api: 
 
 def test_table_for_kubectl(kube: Any, core: client.CoreV1Api, nodes: Any) -> None:
     nodes(2)
-    req = urllib.request.Request(f"{kube.url}/api/v1/nodes", headers={
-        "Accept": "application/json;as=Table;v=v1;g=meta.k8s.io,application/json"})
+    req = urllib.request.Request(
+        f"{kube.url}/api/v1/nodes",
+        headers={"Accept": "application/json;as=Table;v=v1;g=meta.k8s.io,application/json"},
+    )
     with urllib.request.urlopen(req) as r:  # noqa: S310
         table = json.loads(r.read())
     assert table["kind"] == "Table"
-    assert [c["name"] for c in table["columnDefinitions"]][:5] == ["Name", "Status", "Roles", "Age", "Version"]
+    assert [c["name"] for c in table["columnDefinitions"]][:5] == [
+        "Name",
+        "Status",
+        "Roles",
+        "Age",
+        "Version",
+    ]
     assert [row["cells"][0] for row in table["rows"]] == ["node-0", "node-1"]
     assert table["rows"][0]["object"]["kind"] == "PartialObjectMetadata"
 
@@ -406,9 +598,20 @@ def test_token_authenticator_and_interceptor(kube: Any, core: client.CoreV1Api) 
 
     def intercept(r: ApiRequest) -> ProxyResponse | None:
         if r.path.endswith("/configmaps") and r.method == "GET":
-            return ProxyResponse(500, {"Content-Type": "application/json"}, json.dumps(
-                {"kind": "Status", "apiVersion": "v1", "status": "Failure", "code": 500, "reason": "InternalError",
-                 "message": "injected"}).encode())
+            return ProxyResponse(
+                500,
+                {"Content-Type": "application/json"},
+                json.dumps(
+                    {
+                        "kind": "Status",
+                        "apiVersion": "v1",
+                        "status": "Failure",
+                        "code": 500,
+                        "reason": "InternalError",
+                        "message": "injected",
+                    }
+                ).encode(),
+            )
         return None
 
     kube.set_request_interceptor(intercept)

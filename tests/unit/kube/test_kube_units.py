@@ -42,36 +42,81 @@ def test_clock_wait_wakes_on_notify() -> None:
 def test_failed_scheduling_message_sorts_like_kube_scheduler() -> None:
     reasons = Counter({"node(s) didn't match pod anti-affinity rules": 4, "Insufficient memory": 2})
     assert failed_scheduling_message(6, reasons) == (
-        "0/6 nodes are available: 2 Insufficient memory, 4 node(s) didn't match pod anti-affinity rules.")
+        "0/6 nodes are available: 2 Insufficient memory, 4 node(s) didn't match pod anti-affinity rules."
+    )
 
 
-@pytest.mark.parametrize("tolerations, taint, ok", [
-    ([], {"key": "a", "effect": "NoSchedule"}, False),
-    ([{"operator": "Exists"}], {"key": "a", "effect": "NoSchedule"}, True),
-    ([{"key": "a", "operator": "Equal", "value": "x"}], {"key": "a", "value": "x", "effect": "NoSchedule"}, True),
-    ([{"key": "a", "value": "y"}], {"key": "a", "value": "x", "effect": "NoSchedule"}, False),
-    ([{"key": "a", "operator": "Exists", "effect": "NoExecute"}], {"key": "a", "effect": "NoSchedule"}, False),
-], ids=repr)
+@pytest.mark.parametrize(
+    "tolerations, taint, ok",
+    [
+        ([], {"key": "a", "effect": "NoSchedule"}, False),
+        ([{"operator": "Exists"}], {"key": "a", "effect": "NoSchedule"}, True),
+        (
+            [{"key": "a", "operator": "Equal", "value": "x"}],
+            {"key": "a", "value": "x", "effect": "NoSchedule"},
+            True,
+        ),
+        ([{"key": "a", "value": "y"}], {"key": "a", "value": "x", "effect": "NoSchedule"}, False),
+        (
+            [{"key": "a", "operator": "Exists", "effect": "NoExecute"}],
+            {"key": "a", "effect": "NoSchedule"},
+            False,
+        ),
+    ],
+    ids=repr,
+)
 def test_tolerations(tolerations: list[dict[str, str]], taint: dict[str, str], ok: bool) -> None:
     assert tolerates(tolerations, taint) is ok
 
 
 def test_node_affinity() -> None:
     node = {"metadata": {"name": "n1", "labels": {"zone": "a", "cpu": "8"}}}
-    pod = {"spec": {"nodeSelector": {"zone": "a"}, "affinity": {"nodeAffinity": {
-        "requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": [
-            {"matchExpressions": [{"key": "cpu", "operator": "Gt", "values": ["4"]}]},
-        ]}}}}}
+    pod = {
+        "spec": {
+            "nodeSelector": {"zone": "a"},
+            "affinity": {
+                "nodeAffinity": {
+                    "requiredDuringSchedulingIgnoredDuringExecution": {
+                        "nodeSelectorTerms": [
+                            {"matchExpressions": [{"key": "cpu", "operator": "Gt", "values": ["4"]}]},
+                        ]
+                    }
+                }
+            },
+        }
+    }
     assert node_matches_affinity(pod, node)
-    fields = {"spec": {"affinity": {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {
-        "nodeSelectorTerms": [{"matchFields": [{"key": "metadata.name", "operator": "In", "values": ["n2"]}]}]}}}}}
+    fields = {
+        "spec": {
+            "affinity": {
+                "nodeAffinity": {
+                    "requiredDuringSchedulingIgnoredDuringExecution": {
+                        "nodeSelectorTerms": [
+                            {"matchFields": [{"key": "metadata.name", "operator": "In", "values": ["n2"]}]}
+                        ]
+                    }
+                }
+            }
+        }
+    }
     assert not node_matches_affinity(fields, node)
 
 
 def test_pod_requests_and_qos() -> None:
-    pod = {"spec": {"containers": [
-        {"name": "a", "resources": {"requests": {"cpu": "500m", "memory": "1Gi"}, "limits": {"cpu": "500m", "memory": "1Gi"}}},
-    ], "initContainers": [{"name": "i", "resources": {"requests": {"cpu": "2"}}}]}}
+    pod = {
+        "spec": {
+            "containers": [
+                {
+                    "name": "a",
+                    "resources": {
+                        "requests": {"cpu": "500m", "memory": "1Gi"},
+                        "limits": {"cpu": "500m", "memory": "1Gi"},
+                    },
+                },
+            ],
+            "initContainers": [{"name": "i", "resources": {"requests": {"cpu": "2"}}}],
+        }
+    }
     assert pod_requests(pod) == {"cpu": 2.0, "memory": 1024.0**3}
     assert qos_class({"spec": {"containers": [pod["spec"]["containers"][0]]}}) == "Guaranteed"
     assert qos_class({"spec": {"containers": [{"name": "x"}]}}) == "BestEffort"
@@ -80,9 +125,16 @@ def test_pod_requests_and_qos() -> None:
 
 def test_status_bodies() -> None:
     e = errors.NotFound.of("statefulsets", "jira", "apps")
-    assert e.body() == {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
-                        "message": 'statefulsets.apps "jira" not found', "reason": "NotFound", "code": 404,
-                        "details": {"name": "jira", "kind": "statefulsets", "group": "apps"}}
+    assert e.body() == {
+        "kind": "Status",
+        "apiVersion": "v1",
+        "metadata": {},
+        "status": "Failure",
+        "message": 'statefulsets.apps "jira" not found',
+        "reason": "NotFound",
+        "code": 404,
+        "details": {"name": "jira", "kind": "statefulsets", "group": "apps"},
+    }
     inv = errors.Invalid.of("Pod", "p", [("spec.containers", "FieldValueRequired", "Required value")])
     assert inv.message == 'Pod "p" is invalid: spec.containers: Required value' and inv.code == 422
     assert errors.TooManyRequests("x").code == 429 and errors.Conflict.of("pods", "p").reason == "Conflict"
