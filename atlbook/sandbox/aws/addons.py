@@ -47,6 +47,7 @@ ADDON_CATALOGUE: dict[str, dict[str, Any]] = {
     "aws-ebs-csi-driver": {"type": "storage", "versions": ["v1.38.1-eksbuild.2", "v1.37.0-eksbuild.1"]},
     "aws-efs-csi-driver": {"type": "storage", "versions": ["v2.1.4-eksbuild.1", "v2.1.0-eksbuild.1"]},
     "eks-pod-identity-agent": {"type": "security", "versions": ["v1.3.4-eksbuild.1"]},
+    "metrics-server": {"type": "observability", "versions": ["v0.7.2-eksbuild.1"]},
 }
 """Add-ons the sandbox knows, newest version first (the first is the default)."""
 
@@ -57,6 +58,7 @@ ADDON_WORKLOADS: dict[str, list[tuple[str, str, int]]] = {
     "aws-ebs-csi-driver": [("Deployment", "ebs-csi-controller", 2), ("DaemonSet", "ebs-csi-node", 0)],
     "aws-efs-csi-driver": [("Deployment", "efs-csi-controller", 2), ("DaemonSet", "efs-csi-node", 0)],
     "eks-pod-identity-agent": [("DaemonSet", "eks-pod-identity-agent", 0)],
+    "metrics-server": [("Deployment", "metrics-server", 2)],
 }
 """Workloads in ``kube-system`` per add-on: (kind, name, replicas; 0 for DaemonSets)."""
 

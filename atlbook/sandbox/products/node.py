@@ -130,6 +130,8 @@ class ProductNode:
     """Simulated POSIX seconds when the container started."""
     startup_seconds: float
     is_bad_version: Callable[[str], bool] = lambda v: False
+    context_path: str = ""
+    """Tomcat context path (``ATL_TOMCAT_CONTEXTPATH`` / ``SERVER_CONTEXT_PATH``), e.g. ``/jira``."""
     pool: DbPool | None = None
     alive: bool = True
     joined: bool = True
@@ -140,6 +142,9 @@ class ProductNode:
     previous_logs: list[str] = field(default_factory=list)
     _announced: set[str] = field(default_factory=set)
     _last_pool_log: float = float("-inf")
+    _last_efs_log: float = float("-inf")
+    efs_slow: bool = False
+    """Set while the ``efs-credits-exhausted`` fault holds: the node logs slow shared-home I/O."""
 
     @property
     def product(self) -> str:
@@ -233,6 +238,16 @@ class ProductNode:
                     f"{self.cluster.issue_count} in database)",
                     logger="c.a.j.issue.index.DefaultIndexManager",
                 )
+        if self.efs_slow and self.product != "synchrony" and state == "RUNNING":
+            now = self.now()
+            if now - self._last_efs_log >= 60.0:
+                self._last_efs_log = now
+                self.log(
+                    "WARN",
+                    "Slow I/O on the shared home: writing /var/atlassian/application-data/shared-home/caches "
+                    "took 12840 ms (expected < 500 ms); the NFS/EFS file system may be throttled",
+                    logger="c.a.sharedhome.SharedHomeMonitor",
+                )
         if self.pool is not None:
             errors = self.pool.maintain()
             if self.pool.demand > self.pool.max_size and self.pool.size >= self.pool.max_size:
@@ -256,6 +271,12 @@ class ProductNode:
         """Answer one HTTP request to this node."""
         path = "/" + req.path.lstrip("/")
         path = path.rstrip("/") or "/"
+        if self.context_path:
+            if path != self.context_path and not path.startswith(self.context_path + "/"):
+                return json_response(
+                    404, {"message": f"Not found: {path} (context path {self.context_path})"}
+                )
+            path = path[len(self.context_path) :] or "/"
         method = req.method.upper()
         self.tick()
         state = self.state()

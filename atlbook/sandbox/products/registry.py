@@ -38,7 +38,7 @@ from atlbook.sandbox.products.node import (
 from atlbook.sandbox.products.pool import DbPool
 from atlbook.sandbox.products.zdu import ZduStateMachine
 
-__all__ = ["ADMIN_LABEL", "PRODUCTS", "SimulatedProducts", "image_version", "product_of"]
+__all__ = ["ADMIN_LABEL", "PRODUCTS", "SimulatedProducts", "context_path_of", "image_version", "product_of"]
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +55,19 @@ def image_version(image: str) -> str:
     name = image.split("@", 1)[0]
     last = name.rsplit("/", 1)[-1]
     return last.split(":", 1)[1] if ":" in last else "latest"
+
+
+_CONTEXT_ENV = ("ATL_TOMCAT_CONTEXTPATH", "SERVER_CONTEXT_PATH", "SERVER_SERVLET_CONTEXT_PATH")
+
+
+def context_path_of(pod: Pod) -> str:
+    """The Tomcat context path a product container is configured with (``""`` for the root)."""
+    for c in (pod.get("spec") or {}).get("containers") or []:
+        for env in c.get("env") or []:
+            if env.get("name") in _CONTEXT_ENV and env.get("value"):
+                value = "/" + str(env["value"]).strip("/")
+                return "" if value == "/" else value
+    return ""
 
 
 def product_of(pod: Pod) -> tuple[str, str] | None:
@@ -175,6 +188,7 @@ class SimulatedProducts:
             exhausted = self.faults.applies("db-pool-exhausted", *attrs)
             n.pool.demand = n.pool.max_size * 2 if exhausted else n.pool.min_size
         n.crash = self.faults.applies("crash-loop", *attrs)
+        n.efs_slow = "efs-credits-exhausted" in self.faults.active()
 
     # --- clusters ----------------------------------------------------------------------------------
 
@@ -261,6 +275,7 @@ class SimulatedProducts:
                 pool=pool,
                 joined=joined,
                 previous_logs=self._previous.get((ns, name), []),
+                context_path="" if product == "synchrony" else context_path_of(pod),
             )
             cluster.nodes[name] = node
             cluster.offline.discard(name)

@@ -99,7 +99,8 @@ def test_crash_loop(jira: Any, k8s_api: Any, proxy: Any) -> None:
     assert "FATAL" in previous
 
 
-def test_efs_credits_exhausted(sandbox_reset: Any, aws_client: Any) -> None:
+def test_efs_credits_exhausted(jira: Any, aws_client: Any, k8s_api: Any) -> None:
+    sandbox_reset = jira
     efs, cw = aws_client("efs"), aws_client("cloudwatch")
     fs = efs.create_file_system(CreationToken="shared-home")["FileSystemId"]
 
@@ -120,6 +121,8 @@ def test_efs_credits_exhausted(sandbox_reset: Any, aws_client: Any) -> None:
     sandbox_reset.fault("efs-credits-exhausted")
     wait_until(lambda: minimum("BurstCreditBalance") == 0.0, what="credits exhausted")
     wait_until(lambda: minimum("PercentIOLimit") == 100.0, what="IO limit")
+    log = lambda: client.CoreV1Api(k8s_api).read_namespaced_pod_log("jira-0", "atl")  # noqa: E731
+    wait_until(lambda: "Slow I/O on the shared home" in log(), what="slow shared-home I/O in the log")
 
 
 def test_db_pool_exhausted(jira: Any, k8s_api: Any, aws_client: Any, sandbox_target: dict[str, Any]) -> None:

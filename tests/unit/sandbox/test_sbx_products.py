@@ -212,3 +212,25 @@ def test_product_of(image: str, labels: dict[str, str], name: str, expected: Any
 
 def test_image_version() -> None:
     assert image_version("localhost:5000/a/b:1.2") == "1.2"
+
+
+def test_context_path(env: Any) -> None:
+    sp, clock, _ = env
+    p = pod("jira-0", "atlassian/jira-software:9.12.3")
+    p["spec"]["containers"][0]["env"] = [{"name": "ATL_TOMCAT_CONTEXTPATH", "value": "/jira"}]
+    sp.on_started(p)
+    clock.advance(200)
+    assert call(sp, "jira-0", "GET", "/jira/status", auth=False).status == 200
+    assert call(sp, "jira-0", "GET", "/status", auth=False).status == 404
+    assert call(sp, "jira-0", "GET", "/jira/rest/api/2/cluster/nodes").status == 200
+
+
+def test_synchrony_heartbeat(env: Any) -> None:
+    sp, clock, _ = env
+    p = pod("confluence-synchrony-0", "atlassian/confluence:8.5.4")
+    p["spec"]["containers"][0]["name"] = "synchrony"
+    sp.on_started(p)
+    assert call(sp, "confluence-synchrony-0", "GET", "/synchrony/heartbeat", port=8091).status == 503
+    clock.advance(60)
+    r = call(sp, "confluence-synchrony-0", "GET", "/synchrony/heartbeat", port=8091)
+    assert (r.status, r.body) == (200, b"OK")
