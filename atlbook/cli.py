@@ -81,7 +81,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
         return 130
     err = ""
     if result.error:
-        where = f" in cell {result.error.get('cell')}" if result.error.get("cell") is not None else ""
+        step, cell = result.error.get("step"), result.error.get("cell")
+        where = f" at '{step}'" if step else (f" in cell {cell}" if cell is not None else "")
         err = f" — {result.error.get('ename')}{where}: {str(result.error.get('evalue'))[:200]}"
     print(
         f"{result.outcome:<9} {result.runbook}  stack={result.stack}  {result.duration_s:.1f}s  "

@@ -498,79 +498,79 @@ def run(
     from papermill.iorw import load_notebook_node
 
     _register_engine()
-    private = Path(tempfile.mkdtemp(prefix="atlbook-run-"))  # 0700
-    side_file = private / "secrets.jsonl"
-    env.update(
-        {
-            redaction.SECRETS_FILE_ENV: str(side_file),
-            "ATLBOOK_HEADLESS": "1",
-            "ATLBOOK_RUNBOOK": book.id,
-            "ATLBOOK_STACK": stack,
-            "PYTHONUNBUFFERED": "1",
-        }
-    )
     nb = load_notebook_node(str(book.path))
     nb = papermill.parameterize.parameterize_notebook(nb, values, kernel_name=_KERNEL, language="python")
     nb = prepare_notebook_metadata(nb, str(book.path), "")
     code_cells = [i for i, c in enumerate(nb.cells) if c.get("cell_type") == "code"]
     reporter = _Reporter(book.id, code_cells, out, _headings(nb))
     outcome, crash, interrupted = "succeeded", None, False
-    t_exec = time.monotonic()
-    kernel_log = (private / "kernel.log").open("wb")
+    private = Path(tempfile.mkdtemp(prefix="atlbook-run-"))  # 0700: the side file and kernel.log
     try:
-        nb = papermill_engines.execute_notebook_with_engine(
-            ENGINE_NAME,
-            nb,
-            kernel_name=_KERNEL,
-            input_path=str(book.path),
-            output_path=None,
-            progress_bar=False,
-            log_output=False,
-            autosave_cell_every=0,
-            start_timeout=start_timeout,
-            execution_timeout=execution_timeout,
-            atlbook_env=env,
-            atlbook_cwd=str(base),
-            atlbook_reporter=reporter,
-            atlbook_kernel_log=kernel_log,
+        side_file = private / "secrets.jsonl"
+        env.update(
+            {
+                redaction.SECRETS_FILE_ENV: str(side_file),
+                "ATLBOOK_HEADLESS": "1",
+                "ATLBOOK_RUNBOOK": book.id,
+                "ATLBOOK_STACK": stack,
+                "PYTHONUNBUFFERED": "1",
+            }
         )
-    except KeyboardInterrupt:
-        outcome, interrupted = "interrupted", True
-        crash = {"ename": "KeyboardInterrupt", "evalue": "interrupted by the operator", "cell": None}
-    except Exception as e:  # kernel died, timeout, …: still write the record
-        outcome = "failed"
-        crash = {"ename": type(e).__name__, "evalue": str(e), "cell": None}
-    finally:
-        reporter.close()
-        kernel_log.close()
-    t_done = time.monotonic()
+        t_exec = time.monotonic()
+        with (private / "kernel.log").open("wb") as kernel_log:
+            try:
+                nb = papermill_engines.execute_notebook_with_engine(
+                    ENGINE_NAME,
+                    nb,
+                    kernel_name=_KERNEL,
+                    input_path=str(book.path),
+                    output_path=None,
+                    progress_bar=False,
+                    log_output=False,
+                    autosave_cell_every=0,
+                    start_timeout=start_timeout,
+                    execution_timeout=execution_timeout,
+                    atlbook_env=env,
+                    atlbook_cwd=str(base),
+                    atlbook_reporter=reporter,
+                    atlbook_kernel_log=kernel_log,
+                )
+            except KeyboardInterrupt:
+                outcome, interrupted = "interrupted", True
+                crash = {"ename": "KeyboardInterrupt", "evalue": "interrupted by the operator", "cell": None}
+            except Exception as e:  # kernel died, timeout, …: still write the record
+                outcome = "failed"
+                crash = {"ename": type(e).__name__, "evalue": str(e), "cell": None}
+            finally:
+                reporter.close()
+        t_done = time.monotonic()
 
-    error = _first_error(nb) or crash
-    if error is not None and outcome == "succeeded":
-        outcome = "failed"
-    failed_cell = error.get("cell") if error is not None else None
-    if isinstance(failed_cell, int):
-        _mark_failure(nb, failed_cell, stack)
+        error = _first_error(nb) or crash
+        if error is not None and outcome == "succeeded":
+            outcome = "failed"
+        failed_cell = error.get("cell") if error is not None else None
+        if error is not None and isinstance(failed_cell, int):
+            error["step"] = _headings(nb)[failed_cell]
+            _mark_failure(nb, failed_cell, stack)
 
-    # every secret we can know of: the kernel's side file, this process, env references
-    known = set(redaction.load_secrets_file(side_file))
-    with contextlib.suppress(ImportError):
-        from atlbook.clients import secrets as secrets_mod
+        # every secret we can know of: the kernel's side file, this process, env references
+        known = set(redaction.load_secrets_file(side_file))
+        with contextlib.suppress(ImportError):
+            from atlbook.clients import secrets as secrets_mod
 
-        known.update(secrets_mod.resolved_values())
-    names: set[str] = set()
-    _env_references(values, names)
-    known.update(env[n] for n in names if n in env)
-    redactor = redaction.default_redactor(known)
+            known.update(secrets_mod.resolved_values())
+        names: set[str] = set()
+        _env_references(values, names)
+        known.update(env[n] for n in names if n in env)
+        redactor = redaction.default_redactor(known)
 
-    exit_code = 0 if outcome == "succeeded" else 1
-    kernel_start = (reporter.kernel_started - t_exec) if reporter.kernel_started else None
-    timings = {
-        "validate": round(t_validated - t0, 3),
-        "kernel_start": round(kernel_start, 3) if kernel_start is not None else None,
-        "execute": round(t_done - t_exec, 3),
-    }
-    try:
+        exit_code = 0 if outcome == "succeeded" else 1
+        kernel_start = (reporter.kernel_started - t_exec) if reporter.kernel_started else None
+        timings = {
+            "validate": round(t_validated - t0, 3),
+            "kernel_start": round(kernel_start, 3) if kernel_start is not None else None,
+            "execute": round(t_done - t_exec, 3),
+        }
         info = records.write_record(
             nb,
             runbook=book.id,
@@ -595,7 +595,9 @@ def run(
             },
         )
     finally:
-        shutil.rmtree(private, ignore_errors=True)
+        shutil.rmtree(
+            private, ignore_errors=True
+        )  # unredacted side file and kernel log never outlive the run
     timings["record_write"] = round(time.monotonic() - t_done, 3)
     if on_record is not None:
         on_record(info)
