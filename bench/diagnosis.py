@@ -64,7 +64,7 @@ def _pods(api: Any, namespace: str) -> int:
 
 
 def run() -> list[dict[str, Any]]:
-    """Rows: calls per kind for each namespace size, the diagnosis wall time, and whether calls stayed flat."""
+    """Rows: calls per kind per namespace size, the diagnosis wall time, whether the calls stayed flat."""
     sb = _stackbuilder()
     rows: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory(prefix="atlbook-bench-diag-") as d:
