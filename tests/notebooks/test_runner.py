@@ -27,13 +27,14 @@ import stat
 import subprocess
 import sys
 import time
+import types
 import urllib.parse
 from pathlib import Path
 
 import nbformat
 import pytest
 
-from atlbook import records
+from atlbook import cli, errors, records, runner
 
 ROOT = Path(__file__).resolve().parents[2]
 DATA = ROOT / "tests" / "data" / "notebooks"
@@ -282,3 +283,44 @@ def test_secrets_sweep(work: Workdir) -> None:
     assert summary["error"]["ename"] == "RuntimeError"
     assert "[REDACTED:secret]" in summary["error"]["evalue"]
     assert records.read(rec)["leak"] == {"pw": "[REDACTED:secret]", "tok": "[REDACTED:secret]"}
+
+
+# --- the pieces the CLI stands on (no kernel) -------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "query", ["91", "echo", "91-echo", "91-echo.ipynb", "tests/data/notebooks/91-echo.ipynb"]
+)
+def test_find_runbook_by_number_name_or_both(query: str) -> None:
+    book = runner.find_runbook(query, DATA)
+    assert book.id == "91-echo"
+    assert runner.declared_defaults(book) == {
+        "stack": "sandbox",
+        "apply": False,
+        "greeting": "hello",
+        "count": 3,
+    }
+
+
+def test_unknown_runbook_lists_the_choices() -> None:
+    with pytest.raises(errors.UnknownRunbookError) as e:
+        runner.find_runbook("upgrade", DATA)
+    assert "91-echo" in str(e.value) and "95-sleep" in str(e.value)
+
+
+def test_kernel_environment_adds_the_sandbox_env_file(tmp_path: Path) -> None:
+    (tmp_path / "env").write_text("export A=1\nB='two words'\n# comment\nexport KEEP=sandbox\nnot a line\n")
+    target = types.SimpleNamespace(sandbox_dir=tmp_path)
+    env = runner.kernel_environment(target, base={"KEEP": "operator"})
+    assert env == {"ATLBOOK_SANDBOX_DIR": str(tmp_path), "A": "1", "B": "two words", "KEEP": "operator"}
+    assert runner.kernel_environment(types.SimpleNamespace(), base={"X": "1"}) == {"X": "1"}
+
+
+def test_cli_registers_extensions_that_exist(monkeypatch) -> None:
+    registered = []
+    fake = types.ModuleType("atlbook_fake_ext")
+    fake.register = lambda sub: registered.append(sub.add_parser("fake"))  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "atlbook_fake_ext", fake)
+    monkeypatch.setattr(cli, "EXTENSIONS", ("atlbook_fake_ext", "atlbook_not_written_yet"))
+    parser = cli.build_parser()
+    assert registered and parser.parse_args(["fake"]).command == "fake"
