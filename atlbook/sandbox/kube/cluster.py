@@ -304,12 +304,19 @@ class ClusterControllers:
                 for r in refs:
                     dependents[r.get("uid", "")] += 1
                 if not alive and not o["metadata"].get("deletionTimestamp"):
+                    foreground = any(
+                        "foregroundDeletion"
+                        in ((store.by_uid(r.get("uid", "")) or {}).get("metadata") or {}).get(
+                            "finalizers", []
+                        )
+                        for r in refs
+                    )
                     try:
                         store.delete(
                             rt,
                             o["metadata"].get("namespace"),
                             o["metadata"]["name"],
-                            propagation="Background",
+                            propagation="Foreground" if foreground else "Background",
                         )
                     except KubeApiError:
                         continue

@@ -486,7 +486,7 @@ class KubeEmulator:
     # -- control loop ----------------------------------------------------------------------------------
     def _on_change(self, ev: WatchEvent) -> None:
         if ev.key != "events":
-            if ev.type == "DELETED":
+            if ev.type == "DELETED" or ev.obj["metadata"].get("deletionTimestamp"):
                 self.cluster.gc_pending = True
             if (
                 ev.key in ("nodes", "persistentvolumeclaims", "persistentvolumes")

@@ -25,6 +25,7 @@ import yaml
 from . import resources as res
 from .errors import (
     BadRequest,
+    Expired,
     Invalid,
     KubeApiError,
     MethodNotAllowed,
@@ -592,20 +593,31 @@ class Handler(BaseHTTPRequestHandler):
     def _watch(self, route: Route) -> None:
         emu = self.server.emu
         timeout = float(self._q("timeoutSeconds") or 1800)
-        w = emu.store.watch(
-            route.rt,
-            route.namespace,
-            self._q("labelSelector"),
-            self._q("fieldSelector"),
-            self._q("resourceVersion"),
-        )
+        expired: Expired | None = None
+        try:
+            w = emu.store.watch(
+                route.rt,
+                route.namespace,
+                self._q("labelSelector"),
+                self._q("fieldSelector"),
+                self._q("resourceVersion"),
+            )
+        except Expired as e:  # like kube-apiserver: 200, then an ERROR event carrying the 410 Status
+            expired = e
         bookmarks = self._q("allowWatchBookmarks") in ("true", "1")
+        table = self._table()
+        first_row = True
         self.send_response(200)
         self.send_header("Content-Type", _JSON)
         self.send_header("Transfer-Encoding", "chunked")
         self.end_headers()
         self._status = 200
         self._observe_once()
+        if expired is not None:
+            self._chunk({"type": "ERROR", "object": expired.body()})
+            self.wfile.write(b"0\r\n\r\n")
+            self.wfile.flush()
+            return
         deadline = time.monotonic() + timeout
         last_bookmark = time.monotonic()
         try:
@@ -631,7 +643,13 @@ class Handler(BaseHTTPRequestHandler):
                     continue
                 if ev is None:
                     break
-                self._chunk({"type": ev.type, "object": ev.obj})
+                obj: Obj = ev.obj
+                if table:  # kubectl get -w: one-row Tables, column definitions in the first only
+                    obj = to_table(route.rt, [ev.obj], str(ev.rv), emu.clock.now())
+                    if not first_row:
+                        obj["columnDefinitions"] = []
+                    first_row = False
+                self._chunk({"type": ev.type, "object": obj})
             self.wfile.write(b"0\r\n\r\n")
             self.wfile.flush()
         except (BrokenPipeError, ConnectionResetError, OSError):

@@ -158,3 +158,38 @@ def test_apply_and_delete(
     assert 'configmap "settings" deleted' in out
     r = _run(kubectl, kubeconfig, "get", "cm", "settings")
     assert r.returncode == 1 and 'configmaps "settings" not found' in r.stderr
+
+
+def test_drain_rollout_status_and_watch(
+    kubectl: str,
+    kubeconfig: Path,
+    apps: client.AppsV1Api,
+    core: client.CoreV1Api,
+    wait: Any,
+    nodes: Any,
+    sts_body: Any,
+) -> None:
+    nodes(4)
+    apps.create_namespaced_stateful_set(NS, sts_body("jira", 3, claims=True, anti_affinity=True))
+    out = _ok(kubectl, kubeconfig, "rollout", "status", "sts/jira", "--timeout=60s")
+    assert "roll out complete" in out
+    victim = core.read_namespaced_pod("jira-0", NS)
+    zone = core.read_node(victim.spec.node_name).metadata.labels["topology.kubernetes.io/zone"]
+    out = _ok(kubectl, kubeconfig, "drain", victim.spec.node_name, "--ignore-daemonsets", "--timeout=60s")
+    assert f"node/{victim.spec.node_name} drained" in out and "pod/jira-0 evicted" in out
+    wait(
+        lambda: (
+            (p := core.read_namespaced_pod("jira-0", NS)).metadata.uid != victim.metadata.uid
+            and p.status.phase == "Running"
+        ),
+        "jira-0 rescheduled",
+    )
+    moved = core.read_namespaced_pod("jira-0", NS).spec.node_name
+    assert moved != victim.spec.node_name
+    assert core.read_node(moved).metadata.labels["topology.kubernetes.io/zone"] == zone, (
+        "pinned by its volume"
+    )
+    assert core.read_node(victim.spec.node_name).spec.unschedulable is True
+    r = _run(kubectl, kubeconfig, "get", "pods", "-w", "--request-timeout=1s")
+    assert r.stdout.splitlines()[0].split()[:3] == ["NAME", "READY", "STATUS"]
+    assert sum("jira-" in line for line in r.stdout.splitlines()) >= 3

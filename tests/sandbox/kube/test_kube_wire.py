@@ -619,3 +619,77 @@ def test_token_authenticator_and_interceptor(kube: Any, core: client.CoreV1Api) 
         core.list_namespaced_config_map("default")
     assert e2.value.status == 500
     assert core.list_namespace().items
+
+
+def test_watch_from_an_expired_resource_version_gets_410(kube: Any, core: client.CoreV1Api) -> None:
+    old = core.list_namespaced_config_map("default").metadata.resource_version
+    core.create_namespaced_config_map("default", {"metadata": {"name": "lost"}})
+    kube.reset()  # the history starts again; older resourceVersions are gone
+    core.create_namespaced_config_map("default", {"metadata": {"name": "new"}})
+    with pytest.raises(ApiException) as e:
+        for _ev in watch.Watch().stream(
+            core.list_namespaced_config_map, "default", resource_version=old, timeout_seconds=1
+        ):
+            pass
+    assert e.value.status == 410 and "too old resource version" in str(e.value.reason)
+
+
+@pytest.mark.parametrize("policy", ["Background", "Foreground", "Orphan"])
+def test_delete_propagation(
+    core: client.CoreV1Api, apps: client.AppsV1Api, nodes: Any, wait: Any, kube: Any, policy: str
+) -> None:
+    nodes(1)
+    apps.create_namespaced_deployment(
+        "default",
+        {
+            "metadata": {"name": "d"},
+            "spec": {
+                "replicas": 2,
+                "selector": {"matchLabels": {"app": "d"}},
+                "template": {
+                    "metadata": {"labels": {"app": "d"}},
+                    "spec": {"containers": [{"name": "c", "image": "i:1"}]},
+                },
+            },
+        },
+    )
+    wait(
+        lambda: (
+            len([p for p in core.list_namespaced_pod("default").items if p.status.phase == "Running"]) == 2
+        ),
+        "2 pods running",
+    )
+    apps.delete_namespaced_deployment("d", "default", propagation_policy=policy)
+    if policy == "Foreground":
+        assert apps.read_namespaced_deployment("d", "default").metadata.finalizers == ["foregroundDeletion"]
+    wait(lambda: not apps.list_namespaced_deployment("default").items, "the deployment to go")
+    if policy == "Orphan":
+        kube.wait_for(lambda: False, 30)
+        rs = apps.list_namespaced_replica_set("default").items
+        assert len(rs) == 1 and rs[0].metadata.owner_references is None
+        assert len(core.list_namespaced_pod("default").items) == 2
+    else:
+        wait(
+            lambda: (
+                not core.list_namespaced_pod("default").items
+                and not apps.list_namespaced_replica_set("default").items
+            ),
+            "dependents removed",
+        )
+
+
+def test_namespace_deletion(core: client.CoreV1Api, nodes: Any, wait: Any) -> None:
+    nodes(1)
+    core.create_namespace({"metadata": {"name": "confluence"}})
+    core.create_namespaced_config_map("confluence", {"metadata": {"name": "c"}})
+    core.create_namespaced_pod(
+        "confluence", {"metadata": {"name": "p"}, "spec": {"containers": [{"name": "c", "image": "i:1"}]}}
+    )
+    wait(lambda: core.read_namespaced_pod("p", "confluence").status.phase == "Running", "pod running")
+    deleted = core.delete_namespace("confluence")
+    assert deleted["status"]["phase"] == "Terminating"
+    with pytest.raises(ApiException) as e:
+        core.create_namespaced_config_map("confluence", {"metadata": {"name": "late"}})
+    assert e.value.status == 403 and "is being terminated" in json.loads(e.value.body)["message"]
+    wait(lambda: "confluence" not in {n.metadata.name for n in core.list_namespace().items}, "namespace gone")
+    assert core.list_config_map_for_all_namespaces(field_selector="metadata.namespace=confluence").items == []
