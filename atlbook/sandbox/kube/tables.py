@@ -178,6 +178,78 @@ def _event_row(o: dict[str, Any], now: _dt.datetime) -> list[Any]:
     ]
 
 
+_MODES = {"ReadWriteOnce": "RWO", "ReadWriteMany": "RWX", "ReadOnlyMany": "ROX", "ReadWriteOncePod": "RWOP"}
+
+
+def _age(o: dict[str, Any], now: _dt.datetime) -> str:
+    return human_age(o["metadata"].get("creationTimestamp"), now)
+
+
+def _pv_row(o: dict[str, Any], now: _dt.datetime) -> list[Any]:
+    spec, st = o.get("spec") or {}, o.get("status") or {}
+    ref = spec.get("claimRef") or {}
+    claim = f"{ref.get('namespace')}/{ref.get('name')}" if ref else ""
+    modes = ",".join(_MODES.get(m, m) for m in spec.get("accessModes") or [])
+    return [
+        o["metadata"]["name"],
+        (spec.get("capacity") or {}).get("storage", ""),
+        modes,
+        spec.get("persistentVolumeReclaimPolicy", ""),
+        st.get("phase", ""),
+        claim,
+        spec.get("storageClassName", ""),
+        "<unset>",
+        "",
+        _age(o, now),
+    ]
+
+
+def _rs_row(o: dict[str, Any], now: _dt.datetime) -> list[Any]:
+    st = o.get("status") or {}
+    return [
+        o["metadata"]["name"],
+        (o.get("spec") or {}).get("replicas", 1),
+        st.get("replicas", 0),
+        st.get("readyReplicas", 0),
+        _age(o, now),
+    ]
+
+
+def _ds_row(o: dict[str, Any], now: _dt.datetime) -> list[Any]:
+    st = o.get("status") or {}
+    sel = ((o.get("spec") or {}).get("template") or {}).get("spec", {}).get("nodeSelector") or {}
+    return [
+        o["metadata"]["name"],
+        st.get("desiredNumberScheduled", 0),
+        st.get("currentNumberScheduled", 0),
+        st.get("numberReady", 0),
+        st.get("updatedNumberScheduled", 0),
+        st.get("numberAvailable", 0),
+        ",".join(f"{k}={v}" for k, v in sorted(sel.items())) or "<none>",
+        _age(o, now),
+    ]
+
+
+def _pdb_row(o: dict[str, Any], now: _dt.datetime) -> list[Any]:
+    spec, st = o.get("spec") or {}, o.get("status") or {}
+    return [
+        o["metadata"]["name"],
+        str(spec.get("minAvailable", "N/A")),
+        str(spec.get("maxUnavailable", "N/A")),
+        st.get("disruptionsAllowed", 0),
+        _age(o, now),
+    ]
+
+
+def _ing_row(o: dict[str, Any], now: _dt.datetime) -> list[Any]:
+    spec = o.get("spec") or {}
+    hosts = ",".join(r.get("host", "*") for r in spec.get("rules") or []) or "*"
+    lb = ((o.get("status") or {}).get("loadBalancer") or {}).get("ingress") or []
+    addr = ",".join(i.get("hostname") or i.get("ip", "") for i in lb)
+    ports = "80, 443" if spec.get("tls") else "80"
+    return [o["metadata"]["name"], spec.get("ingressClassName") or "<none>", hosts, addr, ports, _age(o, now)]
+
+
 def _default_row(o: dict[str, Any], now: _dt.datetime) -> list[Any]:
     return [o["metadata"]["name"], human_age(o["metadata"].get("creationTimestamp"), now)]
 
@@ -243,6 +315,59 @@ _PRINTERS: dict[str, tuple[list[Col], Callable[[dict[str, Any], _dt.datetime], l
         _pvc_row,
     ),
     "namespaces": ([_NAME, ("Status", "string", 0), _AGE], _ns_row),
+    "persistentvolumes": (
+        [
+            _NAME,
+            ("Capacity", "string", 0),
+            ("Access Modes", "string", 0),
+            ("Reclaim Policy", "string", 0),
+            ("Status", "string", 0),
+            ("Claim", "string", 0),
+            ("StorageClass", "string", 0),
+            ("VolumeAttributesClass", "string", 0),
+            ("Reason", "string", 0),
+            _AGE,
+        ],
+        _pv_row,
+    ),
+    "replicasets.apps": (
+        [_NAME, ("Desired", "integer", 0), ("Current", "integer", 0), ("Ready", "integer", 0), _AGE],
+        _rs_row,
+    ),
+    "daemonsets.apps": (
+        [
+            _NAME,
+            ("Desired", "integer", 0),
+            ("Current", "integer", 0),
+            ("Ready", "integer", 0),
+            ("Up-to-date", "integer", 0),
+            ("Available", "integer", 0),
+            ("Node Selector", "string", 0),
+            _AGE,
+        ],
+        _ds_row,
+    ),
+    "poddisruptionbudgets.policy": (
+        [
+            _NAME,
+            ("Min Available", "string", 0),
+            ("Max Unavailable", "string", 0),
+            ("Allowed Disruptions", "integer", 0),
+            _AGE,
+        ],
+        _pdb_row,
+    ),
+    "ingresses.networking.k8s.io": (
+        [
+            _NAME,
+            ("Class", "string", 0),
+            ("Hosts", "string", 0),
+            ("Address", "string", 0),
+            ("Ports", "string", 0),
+            _AGE,
+        ],
+        _ing_row,
+    ),
     "events": (
         [
             ("Last Seen", "string", 0),

@@ -693,3 +693,29 @@ def test_namespace_deletion(core: client.CoreV1Api, nodes: Any, wait: Any) -> No
     assert e.value.status == 403 and "is being terminated" in json.loads(e.value.body)["message"]
     wait(lambda: "confluence" not in {n.metadata.name for n in core.list_namespace().items}, "namespace gone")
     assert core.list_config_map_for_all_namespaces(field_selector="metadata.namespace=confluence").items == []
+
+
+def test_binding_subresource(core: client.CoreV1Api, nodes: Any, wait: Any) -> None:
+    nodes(2)
+    core.create_namespaced_pod(
+        "default",
+        {
+            "metadata": {"name": "custom"},
+            "spec": {"schedulerName": "my-scheduler", "containers": [{"name": "c", "image": "i:1"}]},
+        },
+    )
+    binding = {
+        "apiVersion": "v1",
+        "kind": "Binding",
+        "metadata": {"name": "custom"},
+        "target": {"apiVersion": "v1", "kind": "Node", "name": "node-1"},
+    }
+    core.create_namespaced_pod_binding("custom", "default", binding)
+    wait(
+        lambda: core.read_namespaced_pod("custom", "default").status.phase == "Running",
+        "the bound pod to run",
+    )
+    assert core.read_namespaced_pod("custom", "default").spec.node_name == "node-1"
+    with pytest.raises(ApiException) as e:
+        core.create_namespaced_pod_binding("custom", "default", binding)
+    assert e.value.status == 409
