@@ -70,6 +70,18 @@ LIST_KINDS: tuple[str, ...] = (
 )
 """The namespaced kinds listed once per namespace (nodes are listed once, cluster-wide)."""
 
+_PLURAL: dict[str, str] = {
+    "Pod": "pods",
+    "Event": "events",
+    "StatefulSet": "statefulsets",
+    "PersistentVolumeClaim": "persistentvolumeclaims",
+    "PodDisruptionBudget": "poddisruptionbudgets",
+    "Service": "services",
+    "Endpoints": "endpoints",
+    "Ingress": "ingresses",
+    "NetworkPolicy": "networkpolicies",
+}
+
 HTTP_PORTS: dict[str, int] = {"jira": 8080, "confluence": 8090, "bitbucket": 7990}
 """Each product's HTTP port (chart defaults, reference §3.2)."""
 
@@ -213,8 +225,13 @@ class _Shim:
     """What :class:`~atlbook.products.client.PodProxy` reads of a bundle: the ApiClient and a policy."""
 
     def __init__(self, clients: Any, policy: retry.RetryPolicy) -> None:
-        self.k8s = clients.k8s
+        self._clients = clients
         self.policy = policy
+
+    @property
+    def k8s(self) -> Any:
+        """The bundle's ApiClient (built, or failing, on first use)."""
+        return self._clients.k8s
 
 
 class _ProductProbe:
@@ -633,7 +650,7 @@ def collect(clients: Any, spec: Any, scope: Scope, *, options: CollectOptions | 
         )
         for ns in namespaces:
             for kind in LIST_KINDS:
-                source = f"k8s:{kind.lower()}s" if len(namespaces) == 1 else f"k8s:{ns}/{kind.lower()}s"
+                source = f"k8s:{_PLURAL[kind]}" if len(namespaces) == 1 else f"k8s:{ns}/{_PLURAL[kind]}"
                 lists[(kind, ns)] = pool.submit(
                     sink.guard, source, lambda k=kind, n=ns: _list(clients, k, n, calls, opts)
                 )
@@ -651,9 +668,13 @@ def collect(clients: Any, spec: Any, scope: Scope, *, options: CollectOptions | 
                     pod_ns.update({p.name: where or "" for p in parsed})
         db_future = pool.submit(_collect_db, clients, spec, out, calls, opts, sink)
         admin = admin_future.result() or {}
-        _probe_products(clients, spec, out, pod_ns, admin, calls, opts, sink, pool)
+        sink.guard(
+            "product:probe",
+            lambda: _probe_products(clients, spec, out, pod_ns, admin, calls, opts, sink, pool),
+        )
         db_future.result()  # before the logs: a saturated database puts every product node in trouble
-        _read_logs(clients, out, pod_ns, calls, opts, sink, pool, extra=_db_troubled(out, sink))
+        troubled = _db_troubled(out, sink)
+        sink.guard("log", lambda: _read_logs(clients, out, pod_ns, calls, opts, sink, pool, extra=troubled))
         aws_future.result()
     finally:
         pool.shutdown(wait=True)
