@@ -76,7 +76,7 @@ def test_wire_errors_translate(clients: Clients, audit: list[Any]) -> None:
     assert len(audit) == before  # refused client-side: no request
 
 
-def test_apply_create_unchanged_patch(clients: Clients, audit: list[Any]) -> None:
+def test_apply_create_unchanged_patch(emu: KubeEmulator, clients: Clients, audit: list[Any]) -> None:
     api = clients.k8s
     assert k8s.apply(api, cm("cfg", {"a": "1"}, app="jira")).action == "created"
     audit.clear()
@@ -84,7 +84,7 @@ def test_apply_create_unchanged_patch(clients: Clients, audit: list[Any]) -> Non
     assert again.action == "unchanged" and mutations(audit) == []
     changed = k8s.apply(api, cm("cfg", {"a": "2"}, app="jira"))
     assert changed.action == "patched" and changed.object["data"] == {"a": "2"}
-    assert [v for v, _ in mutations(audit)] == ["patch"]
+    assert emu.wait_for(lambda: [v for v, _ in mutations(audit)] == ["patch"], 60)
 
 
 def test_throttled_read_is_retried_with_retry_after(emu: KubeEmulator, clients: Clients) -> None:
@@ -134,8 +134,9 @@ def test_create_retried_after_503_then_409_means_exists(
     assert result.action == "unchanged"  # create: 503 → retried → 409 → exists → equal → no patch
     assert len(k8s.list(clients.k8s, "ConfigMap", "default", field_selector="metadata.name=x")) == 1
     assert hits == [0, 1]  # the read said absent, the first create got 503
-    creates = [e.status for e in audit if e.verb == "create"]
-    assert 409 in creates and 201 not in creates  # the retry met "exists": no duplicate
+    # observers run after the answer is sent: wait for the entry rather than race it
+    assert emu.wait_for(lambda: 409 in [e.status for e in audit if e.verb == "create"], 60)
+    assert 201 not in [e.status for e in audit if e.verb == "create"]  # the retry met "exists": no duplicate
 
 
 def test_pod_proxy(emu: KubeEmulator, clients: Clients, node: str) -> None:
