@@ -153,6 +153,8 @@ class Store:
         self._listeners: list[Callable[[WatchEvent], None]] = []
         self._ip_counter = itertools.count(10)
         self.admission: Any = None  # set by the emulator: admission.Admission
+        self.applied: dict[tuple[str, str], Obj] = {}
+        """Server-side apply: the last configuration each (object uid, field manager) applied."""
 
     # -- helpers -------------------------------------------------------------------------------------
     @staticmethod
@@ -698,6 +700,7 @@ class Store:
             self._uids.clear()
             self._pods_by_node.clear()
             self._history.clear()
+            self.applied.clear()
 
     def next_pod_ip(self) -> str:
         """A fresh pod IP from 10.0.0.0/16 (the VPC CNI hands out VPC addresses)."""

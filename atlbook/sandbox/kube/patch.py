@@ -20,7 +20,7 @@ from typing import Any
 
 from .errors import BadRequest, Invalid, KubeApiError
 
-__all__ = ["json_patch", "merge_key", "merge_patch", "strategic_merge_patch"]
+__all__ = ["json_patch", "merge_key", "merge_patch", "removal_patch", "strategic_merge_patch"]
 
 _DELETE = object()
 
@@ -275,3 +275,43 @@ def _strip(value: Any) -> Any:
     if isinstance(value, list):
         return [_strip(v) for v in value]
     return value
+
+
+def removal_patch(previous: Any, current: Any, kind: str, path: tuple[str, ...] = ()) -> dict[str, Any]:
+    """A strategic merge patch deleting what ``previous`` applied and ``current`` no longer does.
+
+    Server-side apply without managedFields: one manager's earlier configuration is compared with its
+    new one; fields it dropped are removed (maps key by key, keyed lists item by item; atomic lists are
+    replaced by the new configuration anyway).
+    """
+    out: dict[str, Any] = {}
+    if not isinstance(previous, dict):
+        return out
+    cur = current if isinstance(current, dict) else {}
+    for k, v in previous.items():
+        sub = path + (k,)
+        if k not in cur:
+            out[k] = None
+        elif isinstance(v, dict) and isinstance(cur[k], dict):
+            inner = removal_patch(v, cur[k], kind, sub)
+            if inner:
+                out[k] = inner
+        elif isinstance(v, list) and isinstance(cur[k], list):
+            key = merge_key(kind, sub)
+            if key is None:
+                continue
+            keep = {x.get(key) for x in cur[k] if isinstance(x, dict)}
+            items: list[Any] = []
+            for item in v:
+                if not isinstance(item, dict) or key not in item:
+                    continue
+                if item[key] not in keep:
+                    items.append({key: item[key], "$patch": "delete"})
+                else:
+                    match = next(x for x in cur[k] if isinstance(x, dict) and x.get(key) == item[key])
+                    inner = removal_patch(item, match, kind, sub)
+                    if inner:
+                        items.append({key: item[key], **inner})
+            if items:
+                out[k] = items
+    return out

@@ -37,7 +37,7 @@ from .errors import (
 )
 from .hooks import ApiRequest, AuditEntry, ProxyRequest, ProxyResponse
 from .models import RETURNS_DELETED_OBJECT, Obj, deep_copy, rfc3339
-from .patch import json_patch, merge_patch, strategic_merge_patch
+from .patch import json_patch, merge_patch, removal_patch, strategic_merge_patch
 from .selectors import selector_to_string
 from .tables import to_table
 
@@ -554,12 +554,24 @@ class Handler(BaseHTTPRequestHandler):
                     )
                 if not isinstance(patch_doc, dict):
                     raise BadRequest("apply patch must be an object")
-                if current is None:
-                    patch_doc.setdefault("metadata", {})["name"] = name
-                    return 201, store.create(rt, patch_doc, route.namespace, dry_run=dry)
+                manager = self._q("fieldManager") or ""
                 applied = deep_copy(patch_doc)
                 applied.get("metadata", {}).pop("resourceVersion", None)
-                new = strategic_merge_patch(current, applied, rt.kind)
+                for k in ("apiVersion", "kind"):
+                    applied.pop(k, None)
+                if current is None:
+                    patch_doc.setdefault("metadata", {})["name"] = name
+                    created = store.create(rt, patch_doc, route.namespace, dry_run=dry)
+                    if not dry:
+                        store.applied[(created["metadata"]["uid"], manager)] = applied
+                    return 201, created
+                previous = store.applied.get((current["metadata"]["uid"], manager))
+                base = current
+                if previous is not None:
+                    base = strategic_merge_patch(current, removal_patch(previous, applied, rt.kind), rt.kind)
+                new = strategic_merge_patch(base, applied, rt.kind)
+                if not dry:
+                    store.applied[(current["metadata"]["uid"], manager)] = applied
             else:
                 if current is None:
                     raise NotFound.of(rt.plural, name, rt.group)

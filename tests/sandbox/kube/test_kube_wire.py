@@ -453,6 +453,11 @@ def test_server_side_apply(core: client.CoreV1Api, api: client.ApiClient) -> Non
         "applied", "default", body, field_manager="atlbook", _content_type="application/apply-patch+yaml"
     )
     assert updated.data == {"a": "2", "b": "3"} and updated.metadata.uid == created.metadata.uid
+    body["data"] = {"b": "3"}  # a field the manager stops applying is removed
+    pruned = core.patch_namespaced_config_map(
+        "applied", "default", body, field_manager="atlbook", _content_type="application/apply-patch+yaml"
+    )
+    assert pruned.data == {"b": "3"}
 
 
 def test_watch_events_and_timeout(core: client.CoreV1Api) -> None:

@@ -7,7 +7,13 @@ from typing import Any
 import pytest
 
 from atlbook.sandbox.kube.errors import BadRequest, Invalid
-from atlbook.sandbox.kube.patch import json_patch, merge_key, merge_patch, strategic_merge_patch
+from atlbook.sandbox.kube.patch import (
+    json_patch,
+    merge_key,
+    merge_patch,
+    removal_patch,
+    strategic_merge_patch,
+)
 
 POD: dict[str, Any] = {
     "metadata": {"name": "p", "labels": {"a": "1"}, "finalizers": ["x"]},
@@ -159,3 +165,35 @@ def test_merge_keys(kind: str, path: tuple[str, ...], key: str | None) -> None:
 def test_strategic_merge_refuses_items_without_merge_key() -> None:
     with pytest.raises(BadRequest):
         strategic_merge_patch(POD, {"spec": {"containers": [{"image": "x"}]}}, "Pod")
+
+
+def test_removal_patch_for_server_side_apply() -> None:
+    prev = {
+        "metadata": {"labels": {"a": "1", "b": "2"}},
+        "data": {"x": "1", "y": "2"},
+        "spec": {
+            "containers": [
+                {"name": "app", "image": "i:1", "env": [{"name": "A"}, {"name": "B"}]},
+                {"name": "side", "image": "s:1"},
+            ]
+        },
+    }
+    new = {
+        "metadata": {"labels": {"a": "1"}},
+        "data": {"x": "1"},
+        "spec": {"containers": [{"name": "app", "image": "i:1", "env": [{"name": "A"}]}]},
+    }
+    patch = removal_patch(prev, new, "Pod")
+    assert patch == {
+        "metadata": {"labels": {"b": None}},
+        "data": {"y": None},
+        "spec": {
+            "containers": [
+                {"name": "app", "env": [{"name": "B", "$patch": "delete"}]},
+                {"name": "side", "$patch": "delete"},
+            ]
+        },
+    }
+    live = strategic_merge_patch({**prev, "status": {"phase": "Running"}}, patch, "Pod")
+    assert live["data"] == {"x": "1"} and [c["name"] for c in live["spec"]["containers"]] == ["app"]
+    assert live["status"] == {"phase": "Running"}, "fields the manager never applied stay"
