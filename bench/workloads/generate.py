@@ -87,7 +87,11 @@ def w3(target: int, seed: int) -> dict[str, Any]:
             if pods >= target:
                 break
         team += 1
-    return {"name": f"W3 multi-stack {target}", "zones": ["us-east-1a", "us-east-1b", "us-east-1c"], "sets": sets}
+    return {
+        "name": f"W3 multi-stack {target}",
+        "zones": ["us-east-1a", "us-east-1b", "us-east-1c"],
+        "sets": sets,
+    }
 
 
 def _req(dist: str, rng: random.Random) -> tuple[int, int]:

@@ -185,3 +185,17 @@ def test_unknown_pinned_zone_refused() -> None:
     cat = [InstanceType("x.large", 4, 16384, 3, 10, 0.1)]
     with pytest.raises(ConfigError, match="pinned zones"):
         plan.recommend(wl(pset("a", 1, pinned_zones=("z",))), cat, ["a"], time_limit=1)
+
+
+@pytest.mark.parametrize("key, pods", [("W1", 14), ("W2", 21)])
+def test_bench_fixtures_load(key: str, pods: int) -> None:
+    import pathlib
+
+    import yaml
+
+    from atlbook.capacity import workload
+
+    root = pathlib.Path(__file__).resolve().parents[3]
+    doc = yaml.safe_load((root / "bench" / "workloads" / f"{key}.yaml").read_text())
+    w = workload.workload_from_dict(doc)
+    assert w.pods == pods and len(doc["zones"]) == 3
