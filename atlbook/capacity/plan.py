@@ -290,8 +290,9 @@ def recommend(
     lost zone excepted: they are reported as stranded). ``time_limit`` (seconds) bounds the whole search;
     ``exact=False`` skips CP-SAT. The same ``seed`` gives the same plan whenever the search ends before
     ``time_limit`` (small stacks); on large inputs the wall-clock budget decides how many instance types
-    are tried and the plan can differ from run to run. Refuses (``ConfigError``) empty/duplicate zones, pins to unknown zones
-    and an empty workload; (``CapacityExceeded``) a pod that no catalogue type can hold.
+    are tried and the plan can differ from run to run. Refuses (``ConfigError``) empty/duplicate zones,
+    pins to unknown zones and an empty workload; (``CapacityExceeded``) a pod that no catalogue type
+    can hold.
     """
     t0 = time.monotonic()
     _check_inputs(workload, zones)
