@@ -314,9 +314,32 @@ class EksMirror:
             elif wname not in {w for _, w, _ in SYSTEM_WORKLOADS}:
                 self._delete(kind, wname)
 
+    def _ensure_priority_classes(self) -> None:
+        """The built-in PriorityClasses every real cluster has (the emulator does not seed them)."""
+        for pc, value in (("system-node-critical", 2000001000), ("system-cluster-critical", 2000000000)):
+            if self.store.peek("PriorityClass", None, pc) is None:
+                try:
+                    self.store.create(
+                        "PriorityClass",
+                        {
+                            "apiVersion": "scheduling.k8s.io/v1",
+                            "kind": "PriorityClass",
+                            "metadata": {"name": pc},
+                            "value": value,
+                            "globalDefault": False,
+                            "description": "Used for system critical pods that must not be moved from their "
+                            "current node."
+                            if pc == "system-node-critical"
+                            else "Used for system critical pods that must run in the cluster.",
+                        },
+                    )
+                except Exception:  # noqa: BLE001 - unknown kind or created meanwhile
+                    log.debug("could not create PriorityClass %s", pc, exc_info=True)
+
     def _ensure(self, kind: str, name: str, replicas: int, owner: str) -> None:
         if self.store.peek(kind, "kube-system", name) is not None:
             return
+        self._ensure_priority_classes()
         if self.store.peek("Namespace", None, "kube-system") is None:
             self.store.create(
                 "Namespace", {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "kube-system"}}

@@ -65,6 +65,10 @@ def test_reach_new_cluster_from_describe_cluster(
     assert {"aws-node", "kube-proxy", "ebs-csi-node"} <= {
         d.metadata.name for d in apps.list_namespaced_daemon_set("kube-system").items
     }
+    wait_until(
+        lambda: apps.read_namespaced_daemon_set("aws-node", "kube-system").status.number_ready == 3,
+        what="aws-node on every node",
+    )
     with pytest.raises(client.ApiException) as e:
         client.CoreV1Api(_api_from_describe(boto3_session, url, "prod", None)).list_node()
     assert e.value.status == 401
