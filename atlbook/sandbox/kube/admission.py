@@ -34,6 +34,8 @@ __all__ = [
     "Admission",
     "pod_requests",
     "qos_class",
+    "quota_format",
+    "quota_usage",
     "template_hash",
 ]
 
@@ -342,8 +344,8 @@ class Admission:
             for p in self.store.iter("pods", ns)
             if p.get("status", {}).get("phase") not in ("Succeeded", "Failed")
         ]
-        used = _usage(pods)
-        want = _usage([pod])
+        used = quota_usage(pods)
+        want = quota_usage([pod])
         for q in quotas:
             hard = (q.get("spec") or {}).get("hard") or {}
             for key, limit in hard.items():
@@ -355,8 +357,8 @@ class Admission:
                             resource="pods",
                             name=pod["metadata"]["name"],
                             quota=q["metadata"]["name"],
-                            requested=f"{key}={_fmt(key, want[key])}",
-                            used=f"{key}={_fmt(key, used.get(key, 0.0))}",
+                            requested=f"{key}={quota_format(key, want[key])}",
+                            used=f"{key}={quota_format(key, used.get(key, 0.0))}",
                             limited=f"{key}={limit}",
                         )
                     )
@@ -424,7 +426,8 @@ class Admission:
         spec.setdefault("securityContext", {})
 
 
-def _usage(pods: list[Obj]) -> dict[str, float]:
+def quota_usage(pods: list[Obj]) -> dict[str, float]:
+    """What ``pods`` count against ResourceQuota keys (``pods``, ``requests.cpu``, ``limits.memory``…)."""
     out = {
         "pods": float(len(pods)),
         "count/pods": float(len(pods)),
@@ -447,7 +450,8 @@ def _usage(pods: list[Obj]) -> dict[str, float]:
     return out
 
 
-def _fmt(key: str, v: float) -> str:
+def quota_format(key: str, v: float) -> str:
+    """A quota amount as the API shows it (memory in binary units, cpu in millicores)."""
     if key.endswith("memory"):
         from .quantity import format_bytes
 

@@ -21,8 +21,10 @@ from collections import defaultdict
 from typing import TYPE_CHECKING, Any
 
 from . import resources as res
+from .admission import quota_format, quota_usage
 from .errors import EVICTION_PDB_CAUSE_MSG, EVICTION_PDB_MSG, KubeApiError, NotFound, TooManyRequests
 from .models import Obj
+from .quantity import parse_quantity
 from .selectors import match_label_selector
 from .workloads import pod_ready
 
@@ -50,6 +52,7 @@ class ClusterControllers:
         self._garbage_collect()
         self._endpoints()
         self._pdbs()
+        self._quotas()
         self._load_balancers()
 
     # -- endpoints -------------------------------------------------------------------------------------
@@ -369,6 +372,30 @@ class ClusterControllers:
                     )
                 except KubeApiError:
                     continue
+
+    def _quotas(self) -> None:
+        store = self.emu.store
+        for q in store.iter("resourcequotas"):
+            ns = q["metadata"]["namespace"]
+            hard = dict(((q.get("spec") or {}).get("hard")) or {})
+            pods = [
+                p
+                for p in store.iter("pods", ns)
+                if (p.get("status") or {}).get("phase") not in ("Succeeded", "Failed")
+            ]
+            usage = quota_usage(pods)
+            claims = list(store.iter("persistentvolumeclaims", ns))
+            usage["persistentvolumeclaims"] = usage["count/persistentvolumeclaims"] = float(len(claims))
+            usage["requests.storage"] = sum(
+                parse_quantity(
+                    (((c.get("spec") or {}).get("resources") or {}).get("requests") or {}).get("storage")
+                )
+                for c in claims
+            )
+            for key in ("services", "configmaps", "secrets"):
+                usage[key] = usage[f"count/{key}"] = float(sum(1 for _ in store.iter(key, ns)))
+            used = {k: quota_format(k, usage.get(k, 0.0)) for k in hard}
+            store.write_status("resourcequotas", ns, q["metadata"]["name"], {"hard": hard, "used": used})
 
     def _load_balancers(self) -> None:
         store = self.emu.store

@@ -724,3 +724,41 @@ def test_binding_subresource(core: client.CoreV1Api, nodes: Any, wait: Any) -> N
     with pytest.raises(ApiException) as e:
         core.create_namespaced_pod_binding("custom", "default", binding)
     assert e.value.status == 409
+
+
+def test_resource_quota_and_limit_range(core: client.CoreV1Api, nodes: Any, wait: Any) -> None:
+    nodes(1)
+    core.create_namespaced_limit_range(
+        "default",
+        {
+            "metadata": {"name": "lr"},
+            "spec": {
+                "limits": [
+                    {"type": "Container", "default": {"memory": "1Gi"}, "defaultRequest": {"cpu": "250m"}}
+                ]
+            },
+        },
+    )
+    core.create_namespaced_resource_quota(
+        "default", {"metadata": {"name": "q"}, "spec": {"hard": {"pods": "2", "requests.memory": "2Gi"}}}
+    )
+    for name in ("a", "b"):
+        core.create_namespaced_pod(
+            "default", {"metadata": {"name": name}, "spec": {"containers": [{"name": "c", "image": "i:1"}]}}
+        )
+    res = core.read_namespaced_pod("a", "default").spec.containers[0].resources
+    assert res.limits == {"memory": "1Gi"} and res.requests == {"cpu": "250m", "memory": "1Gi"}
+    with pytest.raises(ApiException) as e:
+        core.create_namespaced_pod(
+            "default", {"metadata": {"name": "c"}, "spec": {"containers": [{"name": "c", "image": "i:1"}]}}
+        )
+    assert e.value.status == 403 and "exceeded quota: q" in json.loads(e.value.body)["message"]
+    wait(
+        lambda: (
+            (
+                core.read_namespaced_resource_quota("q", "default").status or client.V1ResourceQuotaStatus()
+            ).used
+            == {"pods": "2", "requests.memory": "2Gi"}
+        ),
+        "quota usage in status",
+    )
