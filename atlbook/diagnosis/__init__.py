@@ -116,6 +116,16 @@ class Diagnosis:
             "counts": {str(s): len([f for f in self.findings if f.severity == s]) for s in Severity},
             "api_calls": self.api_calls,
             "source_errors": [e.source for e in self.evidence.source_errors],
+            "evidence": {
+                "namespace": self.evidence.namespace,
+                "pods": len(self.evidence.pods),
+                "workers": len(self.evidence.nodes),
+                "product_nodes_asked": sorted(self.evidence.product_nodes),
+                "logs_read": sorted(self.evidence.logs),
+                "database": self.evidence.db is not None,
+                "rds": self.evidence.rds.identifier if self.evidence.rds else None,
+                "efs": [fs.file_system_id for fs in self.evidence.efs],
+            },
             "seconds": round(self.seconds, 3),
         }
 
@@ -132,7 +142,7 @@ class Diagnosis:
 def analyse(ev: Evidence, sc: Scope | None = None, *, seconds: float = 0.0) -> Diagnosis:
     """Run the catalogue over already-collected evidence and rank the findings (pure; no I/O)."""
     sc = sc or Scope(window=ev.window)
-    findings = report.rank(checks.run_checks(ev))
+    findings = report.rank(checks.run_checks(ev), product=sc.product, pod=sc.pod)
     return Diagnosis(scope=sc, evidence=ev, findings=findings, seconds=seconds)
 
 

@@ -158,9 +158,13 @@ def _closure(start: Finding, edges: dict[str, list[str]]) -> set[str]:
     return seen
 
 
-def rank(findings: Sequence[Finding]) -> list[Finding]:
-    """Fill ``rank``, ``explains``, ``explained_by`` and ``reasoning``; return the findings, most "
-    "likely cause first."""
+def rank(findings: Sequence[Finding], *, product: str | None = None, pod: str | None = None) -> list[Finding]:
+    """Fill ``rank``, ``explains``, ``explained_by``, ``impact``, ``in_scope`` and ``reasoning``.
+
+    Returns the findings, most likely cause first. ``product``/``pod`` (the scope) break ties between
+    causes of equal impact: a cause about the scoped node or product, or explaining a finding about it,
+    comes first.
+    """
     by_key = {f.key: f for f in findings}
     for f in findings:
         f.explains, f.explained_by = [], []
@@ -181,8 +185,18 @@ def rank(findings: Sequence[Finding]) -> list[Finding]:
     def effective(f: Finding) -> Severity:
         return max([f.severity, *(by_key[k].severity for k in reach[f.key])])
 
+    def own_scope(f: Finding) -> bool:
+        if pod:
+            return pod in f.pods
+        if product:
+            return f.product == product
+        return True
+
+    def scoped(f: Finding) -> bool:
+        return own_scope(f) or any(own_scope(by_key[k]) for k in reach[f.key])
+
     roots = [f for f in findings if not f.explained_by and effective(f) >= Severity.WARNING]
-    roots.sort(key=lambda f: (effective(f), len(reach[f.key]), f.weight, f.severity), reverse=True)
+    roots.sort(key=lambda f: (effective(f), scoped(f), len(reach[f.key]), f.weight, f.severity), reverse=True)
     root_keys = {f.key for f in roots}
     rest = [f for f in findings if f.key not in root_keys]
     rest.sort(key=lambda f: (f.severity, f.weight), reverse=True)
@@ -190,6 +204,7 @@ def rank(findings: Sequence[Finding]) -> list[Finding]:
     for i, f in enumerate(ordered, start=1):
         f.rank = i
         f.impact = effective(f)
+        f.in_scope = scoped(f)
         parts = []
         if f.key in root_keys:
             parts.append("likely cause: nothing else found explains it")

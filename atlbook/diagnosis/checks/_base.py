@@ -54,6 +54,8 @@ class Finding:
     explained_by: list[str] = field(default_factory=list)
     impact: Severity = Severity.INFO
     """The worst severity among this finding and everything it explains (ranking)."""
+    in_scope: bool = True
+    """About the scoped node/product, or explaining something that is (ranking)."""
     reasoning: str = ""
 
     @property
@@ -69,6 +71,7 @@ class Finding:
             "layer": self.layer,
             "severity": str(self.severity),
             "impact": str(self.impact),
+            "in_scope": self.in_scope,
             "title": self.title,
             "subject": self.subject,
             "summary": self.summary,

@@ -122,3 +122,24 @@ def test_ranked_order_puts_causes_then_severity() -> None:
     assert severities == sorted(severities, reverse=True)
     assert all(f.impact >= f.severity for f in d.findings)
     assert d.findings[0].impact == Severity.CRITICAL
+
+
+def test_scope_breaks_ties_between_causes_of_equal_impact() -> None:
+    e = b.index_corrupt(b.index_corrupt(b.healthy(), "jira-0"), "jira-1")
+    unscoped = diagnosis.analyse(e)
+    assert unscoped.most_likely is not None and unscoped.most_likely.subject == "pod/jira-0"
+    sc = diagnosis.scope.manual("jira", "jira-1", now=b.NOW)
+    scoped = diagnosis.analyse(e, sc)
+    assert scoped.most_likely is not None and scoped.most_likely.subject == "pod/jira-1"
+    assert scoped.most_likely.in_scope
+    assert not next(
+        f for f in scoped.findings if f.subject == "pod/jira-0" and f.check.endswith("drift")
+    ).in_scope
+
+
+def test_scope_never_hides_a_worse_cause_elsewhere() -> None:
+    e = b.efs_exhausted(b.healthy())
+    b.node_lost(e)
+    sc = diagnosis.scope.manual("bitbucket", "bitbucket-0", now=b.NOW)
+    d = diagnosis.analyse(e, sc)
+    assert d.most_likely is not None and d.most_likely.check == "k8s.node-not-ready"  # critical beats error

@@ -290,3 +290,9 @@ def test_cli_json_and_layer(capsys: pytest.CaptureFixture[str]) -> None:
     assert doc and {d["id"].split(".")[0] for d in doc} == {"database"}
     bad = _parse("--layer", "nope")
     assert bad.func(bad) == 2
+
+
+def test_summary_names_the_evidence_read() -> None:
+    e = b.crash_loop(b.healthy())
+    doc = diagnosis.analyse(e).summary()["evidence"]
+    assert doc["pods"] == len(e.pods) and doc["logs_read"] == ["jira-1"] and doc["rds"] == "sandbox-db"
