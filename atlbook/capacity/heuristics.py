@@ -19,6 +19,7 @@ from atlbook.errors import CapacityExceeded, ConfigError
 __all__ = [
     "compact",
     "dot_place",
+    "drain_light_nodes",
     "ffd_place",
     "make_survivable",
     "nodes_per_zone",
@@ -213,6 +214,57 @@ def dot_place(
     return state
 
 
+def drain_light_nodes(state: ClusterState, *, deadline: float | None = None) -> ClusterState:
+    """Local search: empty the least-loaded nodes one by one by moving their pods elsewhere (filters kept).
+
+    A node whose pods all find another node is removed (marked gone); the last node of a zone is kept.
+    Works in place and returns ``state``.
+    """
+    sets = state.workload.sets
+    shape_cpu = {n: state.nodes[n].shape.cpu_m for n in state.used_nodes()}
+
+    def load(n: int) -> float:
+        sh = state.nodes[n].shape
+        return (sh.cpu_m - state.free_cpu[n]) / shape_cpu[n] + (
+            sh.memory_mi - state.free_mem[n]
+        ) / sh.memory_mi
+
+    for n in sorted(state.used_nodes(), key=lambda i: (load(i), i)):
+        if deadline is not None and time.monotonic() > deadline:
+            break
+        if sum(1 for m in state.used_nodes() if state.node_zone[m] == state.node_zone[n]) <= 1:
+            continue
+        pods = sorted(
+            ((s, c) for s, c in state.count[n].items() for _ in range(c)),
+            key=lambda p: (-sets[p[0]].cpu_m - sets[p[0]].memory_mi // 4, p[0]),
+        )
+        original = dict(state.count[n])
+        for s, k in original.items():
+            for _ in range(k):
+                state.unplace(s, n)
+        state.set_ghost(n, True)
+        moved: list[tuple[int, int]] = []
+        ok = True
+        others = [m for m in state.used_nodes() if m != n]
+        for s, _ in pods:
+            target = next((m for m in others if state.fits(s, m)), -1)
+            if target < 0:
+                ok = False
+                break
+            state.place(s, target)
+            moved.append((s, target))
+        if ok:
+            state.set_gone(n, True)
+            continue
+        for s, m in moved:
+            state.unplace(s, m)
+        state.set_ghost(n, False)
+        for s, k in original.items():
+            for _ in range(k):
+                state.place(s, n)
+    return state
+
+
 def nodes_per_zone(state: ClusterState) -> dict[str, int]:
     """Count of (not gone) nodes per zone."""
     out = {z: 0 for z in state.zones}
@@ -326,6 +378,7 @@ def plan_for_shape(
                 state = ffd_place(workload, shape, zones, fit=fit)
         except CapacityExceeded:
             continue
+        state = drain_light_nodes(state, deadline=deadline)
         state = make_survivable(state, require_zone=require_zone)
         state = compact(workload, state, require_zone=require_zone, deadline=deadline, fit=fit, placer=placer)
         if best is None or len(state.used_nodes()) < len(best.used_nodes()):
