@@ -432,7 +432,7 @@ def _collect_nodegroups(
 
 
 _RDS_METRICS = ("CPUUtilization", "DatabaseConnections", "FreeStorageSpace")
-_EFS_METRICS = ("BurstCreditBalance", "PercentIOLimit", "MeteredIOBytes")
+_EFS_METRICS = ("BurstCreditBalance", "PercentIOLimit", "MeteredIOBytes", "PermittedThroughput")
 
 
 def _collect_metrics(

@@ -355,6 +355,12 @@ def efs_burst_credits(self: Check, ev: Evidence) -> Iterator[Finding]:
         if sev is None:
             continue
         lines.append(f"throughput mode {fs.throughput_mode}, size {fs.size_bytes / (1 << 30):.1f} GiB")
+        metered = fs.metrics.get("MeteredIOBytes")
+        permitted = fs.metrics.get("PermittedThroughput")
+        if metered is not None and metered.latest is not None:
+            lines.append(f"MeteredIOBytes last minute {metered.latest / (1 << 20):.0f} MiB")
+        if permitted is not None and permitted.latest is not None:
+            lines.append(f"PermittedThroughput {permitted.latest / (1 << 20):.1f} MiB/s")
         state = "exhausted" if sev >= Severity.ERROR else "low"
         yield self.new(
             sev,
