@@ -590,10 +590,14 @@ class ApplyResult:
 
 
 def _subset(desired: Any, live: Any) -> bool:
+    """Whether every desired field is in ``live`` with that value (``None`` desired = absent or null)."""
     if isinstance(desired, Mapping):
         if not isinstance(live, Mapping):
             return False
-        return all(k in live and _subset(v, live[k]) for k, v in desired.items())
+        return all(
+            (live.get(k) is None) if v is None else (k in live and _subset(v, live[k]))
+            for k, v in desired.items()
+        )
     if isinstance(desired, builtins.list):
         if not isinstance(live, builtins.list) or len(desired) != len(live):
             return False
@@ -602,15 +606,27 @@ def _subset(desired: Any, live: Any) -> bool:
 
 
 def _desired(obj: Mapping[str, Any]) -> dict[str, Any]:
+    """The fields :func:`apply` compares and patches: no status, no server-owned metadata.
+
+    A Secret's ``stringData`` is compared (and patched) as the base64 ``data`` the server stores.
+    """
+    import base64
+
     meta = {
         k: v
         for k, v in (obj.get("metadata") or {}).items()
         if k in ("name", "namespace", "labels", "annotations")
     }
-    return {
+    out = {
         **{k: v for k, v in obj.items() if k not in ("status", "metadata", "apiVersion", "kind")},
         "metadata": meta,
     }
+    if obj.get("kind") == "Secret" and isinstance(out.get("stringData"), Mapping):
+        data = dict(out.get("data") or {})
+        for key, value in out.pop("stringData").items():
+            data[key] = base64.b64encode(str(value).encode()).decode("ascii")
+        out["data"] = data
+    return out
 
 
 def apply(api: ApiClient, obj: Mapping[str, Any], *, policy: retry.RetryPolicy | None = None) -> ApplyResult:

@@ -265,3 +265,21 @@ def test_configmap_ledger_creates_its_namespace(clients: Clients) -> None:
     strict = ConfigMapBackend(clients, "elsewhere", "10-provision", create_namespace=False)
     with pytest.raises(errors.NotFound):
         strict.save({"steps": {}}, None)
+
+
+def test_apply_secret_string_data_is_idempotent(
+    emu: KubeEmulator, clients: Clients, audit: list[Any]
+) -> None:
+    secret = {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {"name": "jira-admin", "namespace": "default"},
+        "type": "Opaque",
+        "stringData": {"password": "pw-apply-123"},
+    }
+    assert k8s.apply(clients.k8s, secret).action == "created"
+    audit.clear()
+    assert k8s.apply(clients.k8s, secret).action == "unchanged"
+    assert mutations(audit) == []
+    changed = k8s.apply(clients.k8s, {**secret, "stringData": {"password": "pw-apply-456"}})
+    assert changed.action == "patched" and changed.object["data"]["password"] == "cHctYXBwbHktNDU2"

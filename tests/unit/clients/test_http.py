@@ -104,11 +104,38 @@ def test_base_url_refused(url: str) -> None:
         ({"data": {"a": "1"}}, {"data": {"a": "2"}}, False),
         ({"spec": {"ports": [{"port": 80}]}}, {"spec": {"ports": [{"port": 80, "protocol": "TCP"}]}}, True),
         ({"spec": {"ports": [{"port": 80}]}}, {"spec": {"ports": [{"port": 80}, {"port": 81}]}}, False),
-        ({"spec": {"x": None}}, {"spec": {}}, False),
+        ({"spec": {"x": None}}, {"spec": {}}, True),
+        ({"spec": {"x": None}}, {"spec": {"x": 1}}, False),
+        ({"spec": {"y": 1}}, {"spec": {}}, False),
     ],
-    ids=["subset", "changed", "server-defaults", "extra-list-item", "missing-key"],
+    ids=[
+        "subset",
+        "changed",
+        "server-defaults",
+        "extra-list-item",
+        "none-means-absent",
+        "none-but-present",
+        "missing-key",
+    ],
 )
 def test_apply_equality_is_a_subset_check(
     desired: dict[str, object], live: dict[str, object], equal: bool
 ) -> None:
     assert k8s._subset(desired, live) is equal
+
+
+def test_secret_string_data_compared_as_data() -> None:
+    desired = k8s._desired(
+        {
+            "apiVersion": "v1",
+            "kind": "Secret",
+            "metadata": {"name": "s", "namespace": "a"},
+            "stringData": {"password": "pw-123456"},
+        }
+    )
+    live = {
+        "metadata": {"name": "s", "namespace": "a", "uid": "u"},
+        "data": {"password": "cHctMTIzNDU2"},
+        "type": "Opaque",
+    }
+    assert "stringData" not in desired and k8s._subset(desired, live)
