@@ -118,7 +118,8 @@ def priority_class_name(s: PodSet) -> str:
 
 
 def helm_values(s: PodSet, instance: str | None = None) -> dict[str, Any]:
-    """The chart values that put one set's rules in place (``affinity``, spread, priority, PDB)."""
+    """The chart values that put one set's rules in place: ``affinity``, spread, priority, PDB and
+    ``resources`` (memory limit = request, as DESIGN.md asks for JVMs; no CPU limit)."""
     labels = labels_for(s, instance)
     vals: dict[str, Any] = {"priorityClassName": priority_class_name(s)}
     if s.anti_affinity:
@@ -126,6 +127,11 @@ def helm_values(s: PodSet, instance: str | None = None) -> dict[str, Any]:
     if s.zone_spread:
         vals["topologySpreadConstraints"] = topology_spread(labels)
     vals["podDisruptionBudget"] = {"enabled": True, "maxUnavailable": 1}
+    # JVM pods: memory limit = request (Guaranteed memory, no overcommit); no CPU limit (no throttling)
+    vals["resources"] = {
+        "requests": {"cpu": _qty_cpu(s.cpu_m), "memory": _qty_mem(s.memory_mi)},
+        "limits": {"memory": _qty_mem(s.memory_mi)},
+    }
     return vals
 
 

@@ -109,6 +109,8 @@ def test_policy_objects_are_valid_kubernetes_models() -> None:
     tsc = k8s.V1TopologySpreadConstraint.from_dict(jira["topologySpreadConstraints"][0])
     assert (tsc.max_skew, tsc.when_unsatisfiable) == (1, "DoNotSchedule")
     assert jira["priorityClassName"] == "atlbook-apps"
+    res = k8s.V1ResourceRequirements.from_dict(jira["resources"])
+    assert res.limits["memory"] == res.requests["memory"] == "1024Mi"
     assert objs["pod_placement"]["eazybi"]["priorityClassName"] == "atlbook-extras"
     pdb = k8s.V1PodDisruptionBudget.from_dict(objs["pod_disruption_budgets"][0])
     assert pdb.spec.max_unavailable == 1
