@@ -223,6 +223,33 @@ class PostgresServer:
                         )
                     )
 
+    def ensure_role(self, name: str, password: str) -> None:
+        """Create (or re-password) a login role like an RDS master user: CREATEDB, CREATEROLE, pg_monitor,
+        and all privileges on the product databases. Refuses reserved names (``postgres``, ``pg_*``)."""
+        if name == "postgres" or name.startswith("pg_") or not name:
+            raise ValueError(f"refusing to manage the reserved role {name!r}")
+        ident = psycopg.sql.Identifier(name)
+        with self.superuser_connect() as conn:
+            if conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (name,)).fetchone():
+                conn.execute(
+                    psycopg.sql.SQL("ALTER ROLE {} LOGIN PASSWORD {}").format(
+                        ident, psycopg.sql.Literal(password)
+                    )
+                )
+            else:
+                conn.execute(
+                    psycopg.sql.SQL("CREATE ROLE {} LOGIN CREATEDB CREATEROLE PASSWORD {}").format(
+                        ident, psycopg.sql.Literal(password)
+                    )
+                )
+            conn.execute(psycopg.sql.SQL("GRANT pg_monitor TO {}").format(ident))
+            for db in DATABASES:
+                conn.execute(
+                    psycopg.sql.SQL("GRANT ALL PRIVILEGES ON DATABASE {} TO {}").format(
+                        psycopg.sql.Identifier(db), ident
+                    )
+                )
+
     def stop(self) -> None:
         """Stop the server (fast shutdown); a no-op when it is not running."""
         with self._lock:

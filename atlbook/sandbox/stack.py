@@ -13,7 +13,10 @@ faults) that ``atlbook sandbox status|reset|fault`` use when the sandbox runs de
 - ``env`` — ``AWS_ENDPOINT_URL``, dummy credentials, region, ``KUBECONFIG`` (``export`` lines);
 - ``state.json`` — pid, URLs, ports, time factor (what ``status`` and the CLI read).
 
-One emulated cluster serves every EKS cluster created in moto (see :mod:`atlbook.sandbox.eks_mirror`).
+One emulated cluster serves every EKS cluster created in moto (see :mod:`atlbook.sandbox.eks_mirror`),
+and the one PostgreSQL stands in for every RDS instance: an instance's master user and password become
+a PostgreSQL role (``CREATEDB``, ``CREATEROLE``, ``pg_monitor``) when it is created or modified, so the
+credentials a runbook provisioned work on ``database_tunnel``.
 ``reset()`` returns everything to empty (objects, AWS resources, faults, audit log, connections).
 """
 
@@ -153,6 +156,7 @@ class Sandbox:
         self.kube.start()
         self.aws.set_cluster_endpoint(self.kube.url, self._ca_data())
         self.mirror = EksMirror(self.aws, self.kube.store)
+        self.aws.add_rds_master_listener(self._on_rds_master)
         self.feeder = CloudWatchFeeder(
             self.aws.url,
             60.0 / self.time_factor,
@@ -326,6 +330,15 @@ class Sandbox:
             self.audit.record(
                 "k8s", method, path, str(getattr(entry, "user", "")), getattr(entry, "status", None)
             )
+
+    def _on_rds_master(self, user: str, password: str) -> None:
+        """RDS master users become PostgreSQL roles, so the runbooks' own credentials work on the tunnel."""
+        if self.postgres is None or not self.postgres.running:
+            return
+        try:
+            self.postgres.ensure_role(user, password)
+        except (ValueError, psycopg.Error):
+            log.debug("could not mirror RDS master user %s", user, exc_info=True)
 
     def _authenticate(self, token: str) -> str | None:
         if token in self._static_tokens:

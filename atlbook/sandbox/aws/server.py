@@ -28,6 +28,7 @@ from urllib.parse import parse_qs
 from moto.core.models import DEFAULT_ACCOUNT_ID
 from moto.eks.models import eks_backends
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
+from moto.rds.models import rds_backends
 from werkzeug.serving import BaseWSGIServer, make_server
 
 from atlbook.sandbox.audit import AuditLog, is_mutating_aws_action, is_mutating_http_verb
@@ -135,6 +136,8 @@ class AwsFrontApp:
         if mutating:
             self._sandbox.audit.record("aws", f"{service}:{action}", path, caller, status)
             if status < 400:
+                if service == "rds" and form.get("MasterUserPassword"):
+                    self._sandbox.notify_rds_master(region, form)
                 self._sandbox.notify(service, action, path)
         return result
 
@@ -192,6 +195,7 @@ class AwsSandbox:
         self.audit = audit or AuditLog()
         self.addons = addons.AddonBackend(now, self._cluster_exists)
         self._listeners: list[MutationListener] = []
+        self._rds_listeners: list[Callable[[str, str], None]] = []
         self._server: BaseWSGIServer | None = None
         self._thread: threading.Thread | None = None
         self._cluster_endpoint: tuple[str, str] | None = None
@@ -249,6 +253,27 @@ class AwsSandbox:
                 fn(service, action, path)
             except Exception:  # noqa: BLE001 - a listener must not break the AWS call
                 log.exception("mutation listener failed for %s %s", service, action)
+
+    def add_rds_master_listener(self, fn: Callable[[str, str], None]) -> None:
+        """Call ``fn(username, password)`` when an RDS instance gets a master password (create/modify).
+
+        moto does not keep passwords retrievable, so this is the only place to learn them.
+        """
+        self._rds_listeners.append(fn)
+
+    def notify_rds_master(self, region: str, form: dict[str, str]) -> None:
+        """Tell RDS master listeners about the master user of a create/modify call."""
+        user = form.get("MasterUsername", "")
+        if not user and form.get("DBInstanceIdentifier"):
+            db = rds_backends[ACCOUNT_ID][region].databases.get(form["DBInstanceIdentifier"])
+            user = str(getattr(db, "master_username", "") or "")
+        if not user:
+            return
+        for fn in self._rds_listeners:
+            try:
+                fn(user, form["MasterUserPassword"])
+            except Exception:  # noqa: BLE001 - must not break the AWS call
+                log.exception("RDS master listener failed")
 
     def set_cluster_endpoint(self, url: str, ca_data_b64: str) -> None:
         """Every EKS cluster's ``endpoint`` / ``certificateAuthority.data`` become these."""

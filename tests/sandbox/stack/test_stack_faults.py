@@ -165,14 +165,17 @@ def test_db_pool_exhausted(jira: Any, k8s_api: Any, aws_client: Any, sandbox_tar
 
     wait_until(lambda: connections() >= 90, what="DatabaseConnections near max_connections")
     jira.fault("db-pool-exhausted", clear=True)
-    psycopg.connect(
+    # the RDS master user the test created works on the tunnel, and sees each node by its pod name
+    with psycopg.connect(
         host=tunnel["host"],
         port=tunnel["port"],
         dbname="jira",
-        user="atlbook",
-        password="atlbook-sandbox",
+        user="atl",
+        password="placeholder-pw",
         connect_timeout=5,
-    ).close()
+    ) as conn:
+        apps = {r[0] for r in conn.execute("SELECT application_name FROM pg_stat_activity").fetchall()}
+    assert "jira-0" in apps
 
 
 def test_index_corrupt(jira: Any, k8s_api: Any, proxy: Any) -> None:
