@@ -53,6 +53,7 @@ __all__ = [
     "PodProxy",
     "ProductClient",
     "ProductStatus",
+    "ReindexProgress",
     "ServiceProxy",
     "SnapshotRequest",
     "Transport",
@@ -60,6 +61,7 @@ __all__ = [
     "auth_from_spec",
     "parse_cluster_nodes",
     "parse_index_summary",
+    "parse_reindex",
     "parse_status",
     "parse_zdu_state",
 ]
@@ -358,6 +360,19 @@ class SnapshotRequest:
     future_path: str | None
 
 
+@dataclasses.dataclass(frozen=True)
+class ReindexProgress:
+    """A Jira reindex task: ``progress`` 0–100, ``success`` once finished (``None`` when unknown)."""
+
+    task_id: str | None
+    type: str | None
+    progress: int
+    success: bool | None
+    finished: bool
+    submitted: str | None
+    finish_time: str | None
+
+
 # --- parsing --------------------------------------------------------------------------------------------
 
 
@@ -486,6 +501,27 @@ def parse_zdu_state(product: str, doc: Any) -> ZduState:
         original_version=_str(doc.get("originalVersion") or build.get("version")),
         build_number=_str(build.get("buildNumber")),
         nodes=nodes,
+    )
+
+
+def parse_reindex(doc: Any) -> ReindexProgress:
+    """Jira's reindex answer (``POST /reindex`` or ``GET /reindex[/progress]``)."""
+    if not isinstance(doc, Mapping):
+        raise errors.ProductApiError("reindex: expected an object", service="jira")
+    progress = doc.get("currentProgress")
+    finish = doc.get("finishTime")
+    success = doc.get("success")
+    task = doc.get("taskId")
+    if task is None and isinstance(doc.get("progressUrl"), str) and "taskId=" in doc["progressUrl"]:
+        task = doc["progressUrl"].rsplit("taskId=", 1)[1]
+    return ReindexProgress(
+        task_id=_str(task),
+        type=_str(doc.get("type")),
+        progress=int(progress) if isinstance(progress, (int, float)) else 0,
+        success=success if isinstance(success, bool) else None,
+        finished=bool(finish) or (isinstance(progress, (int, float)) and progress >= 100),
+        submitted=_str(doc.get("submittedTime")),
+        finish_time=_str(finish),
     )
 
 
@@ -696,6 +732,64 @@ class ProductClient:
             doc = None
         future = doc.get("futureAbsolutePath") if isinstance(doc, Mapping) else None
         return SnapshotRequest(accepted=True, already_running=False, future_path=_str(future))
+
+    def reindex_start(self, kind: str = "BACKGROUND_PREFERRED") -> ReindexProgress | None:
+        """Jira: start a reindex (``type`` BACKGROUND_PREFERRED, BACKGROUND or FOREGROUND).
+
+        Returns the task's progress; ``None`` when one is already running (409 — not an error).
+        A FOREGROUND reindex locks Jira for users: callers should not ask for it without an explicit option.
+        """
+        self._jira_only("reindex")
+        path = "/rest/api/2/reindex"
+        headers, query = self._auth()
+        resp = self.transport.request(
+            "POST",
+            path,
+            query={**query, "type": kind},
+            headers={**headers, "X-Atlassian-Token": "no-check"},
+            idempotent=False,
+        )
+        if resp.status == 409:
+            return None
+        if resp.status not in (200, 201, 202):
+            raise _fail(resp, f"POST {path}", self.product)
+        return parse_reindex(_json(resp, f"POST {path}", self.product))
+
+    def reindex_progress(self) -> ReindexProgress | None:
+        """Jira: the last reindex task's progress, or ``None`` when there is none (404).
+
+        Tries ``/rest/api/2/reindex/progress`` then ``/rest/api/2/reindex`` ([verify]: the reference is
+        unsure which path a given Jira version serves).
+        """
+        self._jira_only("reindex")
+        headers, query = self._auth()
+        last: HttpResponse | None = None
+        for path in ("/rest/api/2/reindex/progress", "/rest/api/2/reindex"):
+            last = self.transport.request("GET", path, query=query, headers=headers)
+            if last.status == 200:
+                return parse_reindex(_json(last, f"GET {path}", self.product))
+        assert last is not None
+        if last.status == 404:
+            return None
+        raise _fail(last, "GET /rest/api/2/reindex", self.product)
+
+    def node_offline(self, node_id: str) -> None:
+        """Jira: mark a node that is no longer alive OFFLINE (``Invalid`` when it is alive)."""
+        self._jira_only("cluster node offline")
+        self._node_call("PUT", f"/rest/api/2/cluster/node/{node_id}/offline")
+
+    def node_delete(self, node_id: str) -> None:
+        """Jira: delete an OFFLINE node from the cluster view (``Invalid`` unless OFFLINE)."""
+        self._jira_only("cluster node delete")
+        self._node_call("DELETE", f"/rest/api/2/cluster/node/{node_id}")
+
+    def _node_call(self, method: str, path: str) -> None:
+        headers, query = self._auth()
+        resp = self.transport.request(
+            method, path, query=query, headers={**headers, "X-Atlassian-Token": "no-check"}, idempotent=True
+        )
+        if not 200 <= resp.status < 300:
+            raise _fail(resp, f"{method} {path}", self.product)
 
     def index_snapshot_running(self) -> bool:
         """Jira: whether an index snapshot is being created."""

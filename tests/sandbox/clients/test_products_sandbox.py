@@ -88,6 +88,14 @@ def test_jira_over_pod_proxy(sb_clients: Clients, eks_cluster: Any, product_stac
     assert node0.index_snapshot_running() is True
     assert node0.index_snapshot_create().already_running
 
+    started = node0.reindex_start()
+    assert started is not None and not started.finished
+    assert node0.reindex_start() is None  # one is running: 409 is an answer
+    progress = node0.reindex_progress()
+    assert progress is not None and progress.task_id == started.task_id
+    with pytest.raises(errors.Invalid, match="alive"):
+        node0.node_offline("jira-1")
+
     whole = ProductClient.for_service(sb_clients, "jira", "atl", "jira", auth, port=80)
     assert whole.status().running
     assert len(whole.cluster_nodes()) == 2

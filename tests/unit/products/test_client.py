@@ -366,3 +366,52 @@ def test_auth_from_spec() -> None:
     assert auth == pc.BasicAuth("ops", "from-env-pw-1")
     with pytest.raises(errors.LiteralSecretError):
         pc.auth_from_spec({"username": "ops", "password": "literal"})
+
+
+REINDEX = {
+    "progressUrl": "/secure/admin/jira/IndexProgress.jspa?taskId=10100",
+    "currentProgress": 40,
+    "currentSubTask": "Indexing issues",
+    "type": "BACKGROUND_PREFERRED",
+    "submittedTime": "t0",
+    "startTime": "t0",
+    "finishTime": None,
+    "success": False,
+}
+
+
+def test_reindex_start_and_already_running() -> None:
+    t = FakeTransport(
+        {("POST", "/rest/api/2/reindex"): [resp(202, REINDEX), resp(409, {"errorMessages": ["x"]})]}
+    )
+    c = pc.ProductClient(t, "jira", AUTH)
+    started = c.reindex_start()
+    assert (
+        started is not None and started.task_id == "10100" and started.progress == 40 and not started.finished
+    )
+    assert t.queries[0]["type"] == "BACKGROUND_PREFERRED"
+    assert c.reindex_start() is None
+
+
+def test_reindex_progress_falls_back_and_none_when_absent() -> None:
+    done = {**REINDEX, "currentProgress": 100, "finishTime": "t1", "success": True}
+    t = FakeTransport({("GET", "/rest/api/2/reindex"): resp(200, done)})
+    progress = pc.ProductClient(t, "jira", AUTH).reindex_progress()
+    assert progress is not None and progress.finished and progress.success
+    assert [p for _, p, _ in t.calls] == ["/rest/api/2/reindex/progress", "/rest/api/2/reindex"]
+    assert pc.ProductClient(FakeTransport({}), "jira", AUTH).reindex_progress() is None
+
+
+def test_node_offline_refused_when_alive() -> None:
+    t = FakeTransport(
+        {
+            ("PUT", "/rest/api/2/cluster/node/jira-1/offline"): resp(
+                400, {"errorMessages": ["Node jira-1 is alive; cannot mark offline"]}
+            ),
+            ("DELETE", "/rest/api/2/cluster/node/jira-2"): resp(204),
+        }
+    )
+    c = pc.ProductClient(t, "jira", AUTH)
+    with pytest.raises(errors.Invalid, match="is alive"):
+        c.node_offline("jira-1")
+    c.node_delete("jira-2")
