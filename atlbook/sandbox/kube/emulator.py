@@ -76,6 +76,8 @@ class KubeSettings:
     """Control loop period when nothing changes."""
     min_tick_wall_seconds: float = 0.02
     """Lower bound of the wall time between two control-loop passes (keeps the loop from spinning)."""
+    idle_tick_wall_seconds: float = 0.05
+    """Lower bound of the wall time between passes when nothing changed (timers still fire, coarser)."""
 
 
 class KubeEmulator:
@@ -509,7 +511,12 @@ class KubeEmulator:
             if rest > 0:
                 time.sleep(rest)
             if not self._dirty.is_set():
-                self._dirty.wait(self.clock.wall_seconds(self.settings.tick_seconds))
+                self._dirty.wait(
+                    max(
+                        self.clock.wall_seconds(self.settings.tick_seconds),
+                        self.settings.idle_tick_wall_seconds,
+                    )
+                )
 
     def run_controllers(self, changed: bool = True) -> None:
         """One pass of every controller (the loop calls this; tests may too)."""

@@ -62,6 +62,8 @@ class _PodState:
     ip: str = ""
     stop_at: float | None = None
     listeners_started: bool = False
+    last_ready: bool | None = None
+    written_rv: str = ""
     kill_requests: list[tuple[str | None, str, int]] = field(default_factory=list)
 
 
@@ -351,6 +353,14 @@ class Kubelets:
             ready = True if verdict is None else bool(verdict)
             if self.emu.node_lifecycle.unreachable(node["metadata"]["name"]):
                 ready = False
+        # nothing new since our last write (and nobody else wrote the pod since): skip the status build
+        if (
+            not force
+            and ready == state.last_ready
+            and pod["metadata"].get("resourceVersion") == state.written_rv
+        ):
+            return
+        state.last_ready = ready
         statuses = []
         for cspec in spec.get("containers") or []:
             c = state.containers.get(cspec["name"])
@@ -429,11 +439,13 @@ class Kubelets:
         }
         comparable = {k: v for k, v in new.items()}
         prev = {k: old.get(k) for k in new}
-        if not force and _same(prev, comparable):
-            return
         if _same(prev, comparable):
+            state.written_rv = pod["metadata"].get("resourceVersion", "")
             return
-        self.emu.store.write_status("pods", pod["metadata"]["namespace"], pod["metadata"]["name"], new)
+        written = self.emu.store.write_status(
+            "pods", pod["metadata"]["namespace"], pod["metadata"]["name"], new
+        )
+        state.written_rv = (written or pod)["metadata"].get("resourceVersion", "")
 
     def _event(self, pod: Obj, type_: str, reason: str, message: str) -> None:
         self.emu.events.record(pod, type_, reason, message, self.component, pod["spec"].get("nodeName", ""))
