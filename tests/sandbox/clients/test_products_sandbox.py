@@ -59,7 +59,9 @@ def test_connect_sandbox_target(sb_clients: Clients) -> None:
     assert sb_clients.aws_call("eks", "list_clusters", idempotent=True)["clusters"] == []
 
 
-def test_jira_over_pod_proxy(sb_clients: Clients, eks_cluster: Any, product_stack: Any) -> None:
+def test_jira_over_pod_proxy(
+    sb_clients: Clients, eks_cluster: Any, product_stack: Any, sandbox_reset: Any
+) -> None:
     eks_cluster(nodes=2)
     product_stack("jira", replicas=2)
     auth = auth_from_spec({"username": "admin", "password": "k8s-secret:atl/jira-admin#password"}, sb_clients)
@@ -99,6 +101,12 @@ def test_jira_over_pod_proxy(sb_clients: Clients, eks_cluster: Any, product_stac
     whole = ProductClient.for_service(sb_clients, "jira", "atl", "jira", auth, port=80)
     assert whole.status().running
     assert len(whole.cluster_nodes()) == 2
+
+    ingress = getattr(sandbox_reset.ingress, "url", None)
+    if ingress:  # the base-URL transport: basic auth in the Authorization header
+        via_url = ProductClient.for_url(f"{ingress}/atl/jira", "jira", auth, policy=FAST)
+        assert via_url.status().running
+        assert sorted(n.node_id for n in via_url.cluster_nodes()) == ["jira-0", "jira-1"]
 
 
 @pytest.mark.parametrize("product, version", [("confluence", "9.2.1"), ("bitbucket", "9.4.12")])
