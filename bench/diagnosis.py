@@ -33,7 +33,7 @@ TARGET_SECONDS = 5.0
 def _stackbuilder() -> Any:
     root = pathlib.Path(__file__).resolve().parent.parent
     sys.path.insert(0, str(root / "tests" / "sandbox" / "diagnosis"))
-    import stackbuilder  # type: ignore[import-not-found]
+    import diagnosis_stack as stackbuilder  # type: ignore[import-not-found]
 
     return stackbuilder
 

@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
+import diagnosis_stack as stackbuilder
 import pytest
 
 from atlbook import clients, diagnosis
@@ -25,8 +26,6 @@ from atlbook.testing import (  # noqa: F401 - fixtures
     sandbox_reset,
     sandbox_target,
 )
-
-from . import stackbuilder
 
 
 @dataclasses.dataclass

@@ -12,12 +12,12 @@ from __future__ import annotations
 import json
 import pathlib
 
+import diagnosis_stack as stackbuilder
+
 from atlbook import diagnosis
 from atlbook.clients import k8s
 from atlbook.diagnosis import collect
 from atlbook.diagnosis.evidence import Severity
-
-from . import stackbuilder
 
 ALERTS = pathlib.Path(__file__).resolve().parents[2] / "data" / "alerts"
 

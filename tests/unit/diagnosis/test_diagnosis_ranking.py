@@ -10,13 +10,12 @@ from __future__ import annotations
 
 import itertools
 
+import diagnosis_builders as b
 import pytest
 
 from atlbook import diagnosis
 from atlbook.diagnosis import report
 from atlbook.diagnosis.evidence import Severity
-
-from . import builders as b
 
 SINGLE = sorted(b.FAULTS.items())
 

@@ -11,14 +11,13 @@ from __future__ import annotations
 import argparse
 import json
 
+import diagnosis_builders as b
 import pytest
 from matplotlib.figure import Figure
 
 from atlbook import diagnosis
 from atlbook.diagnosis import cli, collect
 from atlbook.diagnosis import evidence as ev
-
-from . import builders as b
 
 
 def test_table_and_sections() -> None:

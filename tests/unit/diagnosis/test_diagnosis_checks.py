@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 
+import diagnosis_builders as b
 import pytest
 
 from atlbook.diagnosis import checks
@@ -17,8 +18,6 @@ from atlbook.diagnosis import evidence as ev
 from atlbook.diagnosis.checks import kubernetes as k8s_checks
 from atlbook.diagnosis.checks import platform, product
 from atlbook.diagnosis.evidence import Severity
-
-from . import builders as b
 
 
 def run(e: ev.Evidence, check_id: str) -> list[checks.Finding]:

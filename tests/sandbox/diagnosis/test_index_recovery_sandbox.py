@@ -8,14 +8,13 @@ ledger fixes the index (diagnosis clean again), reports the seconds taken, clear
 
 from __future__ import annotations
 
+import diagnosis_stack as stackbuilder
 import pytest
 
 from atlbook import errors
 from atlbook.clients import k8s
 from atlbook.products import client as pclient
 from atlbook.remediation import index_recovery
-
-from . import stackbuilder
 
 FAST = index_recovery.Options(timeout=30.0, poll=0.2)
 
