@@ -95,6 +95,8 @@ def _expr_ok(expr: dict[str, Any], value: str | None) -> bool:
 def node_matches_affinity(pod: Obj, node: Obj) -> bool:
     """nodeSelector and required node affinity (terms ORed, expressions ANDed, ``matchFields`` on name)."""
     spec = pod.get("spec", {})
+    if not spec.get("nodeSelector") and not spec.get("affinity"):
+        return True
     labels = node["metadata"].get("labels") or {}
     for k, v in (spec.get("nodeSelector") or {}).items():
         if labels.get(k) != v:
@@ -167,6 +169,7 @@ class Scheduler:
         """Schedule for ``emu`` (its store, clock, events and volume binder)."""
         self.emu = emu
         self._failed: dict[str, tuple[str, float]] = {}
+        self._anti_assigned: list[tuple[Obj, _NodeInfo]] = []
         self.retry_seconds = 5.0
 
     def reset(self) -> None:
@@ -218,6 +221,7 @@ class Scheduler:
             ni.used_pods += 1
             ni.assigned.append(p)
             assigned.append((p, ni))
+        self._anti_assigned = [(p, ni) for p, ni in assigned if _terms(p, "podAntiAffinity")]
         owner_count: dict[tuple[str, str], int] = Counter()
         zone_owner_count: dict[tuple[str, str], int] = Counter()
         for p, ni in assigned:
@@ -247,6 +251,8 @@ class Scheduler:
             chosen.used_pods += 1
             chosen.assigned.append(bound)
             assigned.append((bound, chosen))
+            if _terms(bound, "podAntiAffinity"):
+                self._anti_assigned.append((bound, chosen))
             for o in pod["metadata"].get("ownerReferences") or []:
                 owner_count[(chosen.name, o.get("uid", ""))] += 1
                 zone_owner_count[(chosen.labels.get(ZONE, ""), o.get("uid", ""))] += 1
@@ -279,7 +285,7 @@ class Scheduler:
         ]
         anti_domains = [self._domains(t, ns, assigned) for t in anti_terms]
         aff_domains = [self._domains(t, ns, assigned) for t in aff_terms]
-        existing_anti = self._existing_anti(pod, ns, labels, assigned)
+        existing_anti = self._existing_anti(pod, ns, labels, self._anti_assigned)
         spread_counts = [self._spread_counts(c, pod, nodes, assigned) for c in spread]
         reasons: Counter[str] = Counter()
         feasible: list[_NodeInfo] = []
