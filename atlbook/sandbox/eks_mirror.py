@@ -24,14 +24,15 @@ AWS API add theirs (see :data:`atlbook.sandbox.aws.addons.ADDON_WORKLOADS`) and 
 
 Token authentication (:func:`authenticate_eks_token`): ``k8s-aws-v1.`` + base64url(presigned STS
 ``GetCallerIdentity`` URL), as ``aws eks get-token`` makes it. It accepts a URL whose action is
-``GetCallerIdentity`` and which carries a SigV4 credential; the user is
-``arn:aws:iam::<account>:user/<access key id>``. It refuses anything else (``None`` → 401). It does not
-check signatures (moto does not either).
+``GetCallerIdentity``, which carries a SigV4 credential and signature, signs the ``x-k8s-aws-id`` header,
+and was signed less than 15 minutes ago; the user is ``arn:aws:iam::<account>:user/<access key id>``.
+It refuses anything else (``None`` → 401). It does not verify signatures (moto does not either).
 """
 
 from __future__ import annotations
 
 import base64
+import datetime as _dt
 import hashlib
 import ipaddress
 import logging
@@ -49,6 +50,7 @@ __all__ = [
     "CLUSTER_LABEL",
     "NODEGROUP_LABEL",
     "SYSTEM_WORKLOADS",
+    "TOKEN_LIFETIME_SECONDS",
     "EksMirror",
     "authenticate_eks_token",
     "kube_reserved_cpu_millicores",
@@ -77,6 +79,8 @@ _SYSTEM_REQUESTS = {
     "coredns": {"cpu": "100m", "memory": "70Mi"},
 }
 _TOKEN_PREFIX = "k8s-aws-v1."
+TOKEN_LIFETIME_SECONDS = 15 * 60
+"""EKS accepts a token for 15 minutes after its presigned URL was signed (wall time)."""
 
 
 # --- capacity math (pure) -------------------------------------------------------------------------------
@@ -251,6 +255,16 @@ def authenticate_eks_token(token: str) -> str | None:
         return None
     q = {k.lower(): v[0] for k, v in parse_qs(parsed.query).items()}
     if q.get("action") != "GetCallerIdentity" or "x-amz-signature" not in q:
+        return None
+    signed = q.get("x-amz-signedheaders", "").lower().split(";")
+    if "x-k8s-aws-id" not in signed:
+        return None
+    try:
+        issued = _dt.datetime.strptime(q.get("x-amz-date", ""), "%Y%m%dT%H%M%SZ").replace(tzinfo=_dt.UTC)
+    except ValueError:
+        return None
+    age = (_dt.datetime.now(_dt.UTC) - issued).total_seconds()
+    if age > TOKEN_LIFETIME_SECONDS or age < -300:
         return None
     credential = q.get("x-amz-credential", "")
     access_key = credential.split("/", 1)[0]

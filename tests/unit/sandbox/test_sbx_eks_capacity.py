@@ -4,6 +4,7 @@ node names, and the EKS bearer-token authenticator."""
 from __future__ import annotations
 
 import base64
+import datetime as dt
 
 import pytest
 
@@ -54,16 +55,21 @@ def _token(url: str) -> str:
     return "k8s-aws-v1." + base64.urlsafe_b64encode(url.encode()).decode().rstrip("=")
 
 
+NOW = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
+OLD = (dt.datetime.now(dt.UTC) - dt.timedelta(minutes=20)).strftime("%Y%m%dT%H%M%SZ")
+GOOD = (
+    "http://127.0.0.1:5000/?Action=GetCallerIdentity&Version=2011-06-15&X-Amz-Algorithm=AWS4-HMAC-SHA256"
+    "&X-Amz-Credential=AKIAX%2F20261126%2Fus-east-1%2Fsts%2Faws4_request&X-Amz-Date={date}"
+    "&X-Amz-Expires=60&X-Amz-SignedHeaders={signed}&X-Amz-Signature=ab"
+)
+
+
 @pytest.mark.parametrize(
     "token, user",
     [
-        (
-            _token(
-                "http://127.0.0.1:5000/?Action=GetCallerIdentity&Version=2011-06-15&X-Amz-Algorithm=AWS4-HMAC-SHA256"
-                "&X-Amz-Credential=AKIAX%2F20261126%2Fus-east-1%2Fsts%2Faws4_request&X-Amz-Signature=ab"
-            ),
-            "arn:aws:iam::123456789012:user/AKIAX",
-        ),
+        (_token(GOOD.format(date=NOW, signed="host%3Bx-k8s-aws-id")), "arn:aws:iam::123456789012:user/AKIAX"),
+        (_token(GOOD.format(date=NOW, signed="host")), None),
+        (_token(GOOD.format(date=OLD, signed="host%3Bx-k8s-aws-id")), None),
         (
             _token("https://sts.amazonaws.com/?Action=AssumeRole&X-Amz-Credential=A%2Fx&X-Amz-Signature=ab"),
             None,
@@ -72,6 +78,7 @@ def _token(url: str) -> str:
         ("k8s-aws-v1.!!!", None),
         ("some-other-token", None),
     ],
+    ids=["valid", "cluster-id-unsigned", "expired", "wrong-action", "unsigned", "garbage", "not-eks"],
 )
 def test_token(token: str, user: str | None) -> None:
     assert authenticate_eks_token(token) == user
