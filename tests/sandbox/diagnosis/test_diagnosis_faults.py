@@ -154,3 +154,14 @@ def test_alert_scopes_the_run(stack) -> None:
     assert result.scope.pod == "jira-0"
     assert "jira-0" in result.evidence.logs  # the scoped node's log is read even when healthy
     assert json.loads(json.dumps(result.summary()))["scope"]["source"] == "opsgenie"
+
+
+def test_pending_pod_cites_the_schedulers_reason(stack) -> None:
+    built = stack()
+    k8s.patch(built.clients.k8s, "StatefulSet", "jira", {"spec": {"replicas": 4}}, stackbuilder.NAMESPACE)
+    result = built.until(
+        lambda d: any(f.check == "k8s.pod-pending" for f in d.findings), what="a Pending jira pod"
+    )
+    pending = next(f for f in result.findings if f.check == "k8s.pod-pending")
+    assert pending.product == "jira" and pending.severity == Severity.ERROR
+    assert "anti-affinity" in pending.summary or "nodes are available" in pending.summary, pending.summary
