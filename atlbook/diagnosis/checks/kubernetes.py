@@ -1,6 +1,10 @@
 """Kubernetes-layer and placement checks: pods, workers, zones, StatefulSets, PDBs, PVCs, endpoints.
 
 Pure functions over :class:`~atlbook.diagnosis.evidence.Evidence`; they read only the LISTs.
+
+A lost worker is ``k8s.node-not-ready``; a zone outage (``k8s.zone-outage``) needs every worker of the
+zone down *and* at least two of them (or a node group of that zone alone): with one worker per zone the
+two cannot be told apart from inside the cluster, and the finding says "node" rather than guess "zone".
 """
 
 from __future__ import annotations
@@ -230,10 +234,11 @@ def node_not_ready(self: Check, ev: Evidence) -> Iterator[Finding]:
     "k8s.zone-outage",
     layer="kubernetes",
     title="Availability zone outage",
-    severity="critical",
+    severity="critical; needs every worker of a zone down and at least two of them (or a zone's own node "
+    "group): a zone's only worker lost looks exactly like a node loss from inside the cluster",
     remedy="Fail over: the surviving zones must carry the load (N+1 per zone, see 20-capacity); pods "
-    "with EBS "
-    "local homes in the lost zone wait for it. Track the AWS Health dashboard; verify with 40-diagnose.",
+    "with EBS local homes in the lost zone wait for it. Track the AWS Health dashboard; verify with "
+    "40-diagnose.",
     weight=100,
 )
 def zone_outage(self: Check, ev: Evidence) -> Iterator[Finding]:
