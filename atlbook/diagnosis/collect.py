@@ -7,14 +7,20 @@ What is read, and how many calls it costs (counted per kind in ``Evidence.api_ca
   calls does not grow with the number of pods.
 - **Logs**: tails (current, and previous container when it restarted) only for pods in trouble — not
   Ready, restarted in the window, waiting, Pending with a container, not RUNNING for their product, or
-  named by the scope — fetched concurrently on a thread pool and redacted on arrival.
+  named by the scope; every running product node when the database is out of connections (their pool
+  timeouts are the evidence) — fetched concurrently on a thread pool and redacted on arrival.
 - **Products**, through the pod proxy, per product node: ``/status``; the cluster node list and the ZDU
   state from one node per product; the Jira index summary from every Jira node.
 - **AWS**: RDS ``DescribeDBInstances``, EFS ``DescribeFileSystems``, EKS ``ListClusters`` +
   ``ListNodegroups`` + ``DescribeNodegroup`` per group, EC2 ``DescribeSubnets`` (zones of the groups),
   and ONE CloudWatch ``GetMetricData`` for every RDS and EFS metric over the window.
 - **Database** (when the target has a tunnel): connections by application_name and state vs
-  ``max_connections``, waiting locks, long transactions — four read-only queries.
+  ``max_connections``, waiting locks, long transactions — four read-only queries, as the stack's master
+  user on database ``postgres`` (application_name ``atlbook-diagnose``, excluded from the counts). A
+  refused connection ("too many clients") is itself the evidence of a full server.
+
+The product's context path comes from each pod (its readiness probe ``<context>/status``, else its
+context-path env), so the same code reaches a chart-rendered pod and one serving at the root.
 
 Every source that fails becomes a :class:`~atlbook.diagnosis.evidence.SourceError` (a finding of its
 own), never an exception: a diagnosis is most needed when things are broken.
