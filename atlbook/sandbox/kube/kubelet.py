@@ -43,6 +43,7 @@ class _Container:
     image: str
     running: bool = False
     started_at: str = ""
+    started_mono: float = 0.0
     restart_count: int = 0
     restart_at: float | None = None
     waiting_reason: str = "ContainerCreating"
@@ -228,6 +229,7 @@ class Kubelets:
                 self._event(pod, "Normal", "Created", f"Created container {c.name}")
                 self._event(pod, "Normal", "Started", f"Started container {c.name}")
                 c.running, c.started_at, c.waiting_reason = True, rfc3339(self.emu.clock.now()), ""
+                c.started_mono = now
                 c.logs.append((self.emu.clock.time(), f"container {c.name} started"))
             changed = True
         if state.started:
@@ -264,6 +266,7 @@ class Kubelets:
             if not c.running and c.restart_at is not None and now >= c.restart_at:
                 c.running, c.restart_at = True, None
                 c.started_at = rfc3339(self.emu.clock.now())
+                c.started_mono = now
                 c.waiting_reason, c.waiting_message, c.terminated = "", "", None
                 c.previous_logs = list(c.logs)
                 c.logs.clear()
@@ -347,6 +350,13 @@ class Kubelets:
         ts = rfc3339(self.emu.clock.now())
         running = all(c.running for c in state.containers.values()) and state.started
         ready = False
+        delays = {
+            c["name"]: float((c.get("readinessProbe") or {}).get("initialDelaySeconds", 0) or 0)
+            for c in spec.get("containers") or []
+        }
+        # probes start after initialDelaySeconds: not Ready before, whatever the hook would say
+        if running and any(now - c.started_mono < delays.get(c.name, 0.0) for c in state.containers.values()):
+            running = False
         if running:
             hook = self.emu.readiness_hook
             verdict = hook(pod) if hook is not None else None

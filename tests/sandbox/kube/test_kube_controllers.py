@@ -679,3 +679,31 @@ def test_node_lost_taints_evicts_and_reschedules(
     core.delete_node(victim)
     wait(lambda: all(p.spec.node_name != victim for p in _pods(core, "app=web").values()), "pod GC")
     assert set(names) - {victim}
+
+
+def test_readiness_waits_for_the_probe_initial_delay(
+    kube: Any, core: client.CoreV1Api, nodes: Any, wait: Any
+) -> None:
+    nodes(1)
+    core.create_namespaced_pod(
+        NS,
+        {
+            "metadata": {"name": "slow"},
+            "spec": {
+                "containers": [
+                    {
+                        "name": "jira",
+                        "image": "jira:9",
+                        "readinessProbe": {
+                            "httpGet": {"path": "/status", "port": 8080},
+                            "initialDelaySeconds": 120,
+                        },
+                    }
+                ]
+            },
+        },
+    )
+    wait(lambda: core.read_namespaced_pod("slow", NS).status.phase == "Running", "slow running")
+    kube.wait_for(lambda: False, 60)
+    assert not _ready(core.read_namespaced_pod("slow", NS)), "not Ready before initialDelaySeconds"
+    wait(lambda: _ready(core.read_namespaced_pod("slow", NS)), "Ready after the initial delay")
