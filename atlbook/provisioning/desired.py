@@ -216,8 +216,8 @@ def _aws_resources(s: _spec.SpecView, max_connections: int) -> list[Resource]:
                 "AmazonEKSWorkerNodePolicy",
                 "AmazonEKS_CNI_Policy",
                 "AmazonEC2ContainerRegistryReadOnly",
-                "AmazonEBSCSIDriverPolicy",
-                "AmazonEFSCSIDriverPolicy",
+                "service-role/AmazonEBSCSIDriverPolicy",
+                "service-role/AmazonEFSCSIDriverPolicy",
             ),
             s.node_role_arn,
         ),
@@ -341,7 +341,6 @@ def _aws_resources(s: _spec.SpecView, max_connections: int) -> list[Resource]:
     addons: list[tuple[str, str | None, str]] = [
         ("aws-ebs-csi-driver", None, "EBS CSI: gp3 local homes"),
         ("aws-efs-csi-driver", None, "EFS CSI: shared homes"),
-        ("metrics-server", None, "metrics-server: kubectl top, capacity checks"),
     ]
     if s.network_policy_engine == "vpc-cni":
         addons.insert(
@@ -514,6 +513,81 @@ def _cloudfront(s: _spec.SpecView) -> list[Resource]:
 # --- Kubernetes: cluster add-ons ---------------------------------------------------------------------
 
 
+def _metrics_server(st: str) -> list[Resource]:
+    """metrics-server in kube-system (its ``v1beta1.metrics.k8s.io`` APIService comes with the manifest
+    of the upstream release and is not managed here)."""
+    ns, name = "kube-system", "metrics-server"
+    sel = {"k8s-app": name}
+    lab = {**_labels(st), **sel}
+    return [
+        _k8s("ServiceAccount", {"name": name, "namespace": ns, "labels": lab}),
+        _k8s(
+            "ClusterRole",
+            {"name": f"atlbook-{name}", "labels": lab},
+            rules=[
+                {"apiGroups": [""], "resources": ["nodes/metrics"], "verbs": ["get"]},
+                {"apiGroups": [""], "resources": ["pods", "nodes"], "verbs": ["get", "list", "watch"]},
+            ],
+        ),
+        _k8s(
+            "ClusterRoleBinding",
+            {"name": f"atlbook-{name}", "labels": lab},
+            roleRef={
+                "apiGroup": "rbac.authorization.k8s.io",
+                "kind": "ClusterRole",
+                "name": f"atlbook-{name}",
+            },
+            subjects=[{"kind": "ServiceAccount", "name": name, "namespace": ns}],
+        ),
+        _k8s(
+            "Deployment",
+            {"name": name, "namespace": ns, "labels": lab},
+            spec={
+                "replicas": 1,
+                "selector": {"matchLabels": sel},
+                "template": {
+                    "metadata": {"labels": lab},
+                    "spec": {
+                        "serviceAccountName": name,
+                        "priorityClassName": "system-cluster-critical",
+                        "containers": [
+                            {
+                                "name": name,
+                                "image": "registry.k8s.io/metrics-server/metrics-server:v0.7.2",
+                                "args": [
+                                    "--cert-dir=/tmp",
+                                    "--secure-port=10250",
+                                    "--kubelet-preferred-address-types=InternalIP",
+                                    "--kubelet-use-node-status-port",
+                                    "--metric-resolution=15s",
+                                ],
+                                "ports": [{"name": "https", "containerPort": 10250, "protocol": "TCP"}],
+                                "readinessProbe": {
+                                    "httpGet": {"path": "/readyz", "port": "https", "scheme": "HTTPS"},
+                                    "periodSeconds": 10,
+                                },
+                                "resources": {
+                                    "requests": {"cpu": "100m", "memory": "200Mi"},
+                                    "limits": {"memory": "200Mi"},
+                                },
+                            }
+                        ],
+                    },
+                },
+            },
+            note="metrics-server: kubectl top and the capacity checks",
+        ),
+        _k8s(
+            "Service",
+            {"name": name, "namespace": ns, "labels": lab},
+            spec={
+                "selector": sel,
+                "ports": [{"name": "https", "port": 443, "targetPort": "https", "protocol": "TCP"}],
+            },
+        ),
+    ]
+
+
 def _cluster_objects(s: _spec.SpecView) -> list[Resource]:
     st = s.name
     out = [
@@ -563,6 +637,7 @@ def _cluster_objects(s: _spec.SpecView) -> list[Resource]:
                 note="shared homes (RWX) on EFS access points",
             )
         )
+    out += _metrics_server(st)
     ns, name = INGRESS_LB
     sel = {"app.kubernetes.io/name": "ingress-nginx", "app.kubernetes.io/component": "controller"}
     lab = {**_labels(st), **sel}
@@ -1442,7 +1517,6 @@ def _bitbucket_nfs(s: _spec.SpecView, p: _spec.ProductView, aux: _spec.AuxView) 
                     "wsize=32768",
                 ],
                 "nfs": {"server": s.nfs_cluster_ip, "path": "/"},
-                "claimRef": {"namespace": ns, "name": claim},
             },
         ),
         _k8s(
@@ -1734,6 +1808,7 @@ def build(spec: stackmod.StackSpec) -> DesiredState:
                 "synchrony": p.synchrony,
                 "version": p.version,
                 "admin_secret": f"{p.name}-admin",
+                "context_path": p.context_path,
                 "http_port": PORTS[p.name]["http"],
             }
             for p in s.enabled

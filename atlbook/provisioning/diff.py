@@ -27,6 +27,7 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
+from atlbook.provisioning.kinds import AWS_UPDATABLE
 from atlbook.provisioning.model import DesiredState, Finding, Resource, bind, unbound
 
 __all__ = [
@@ -224,7 +225,7 @@ def compare(desired: Any, observed: Any, path: str = "") -> list[FieldChange]:
 def _comparable(resource: Resource, body: Mapping[str, Any]) -> dict[str, Any]:
     """The part of a desired body that is compared with the observed object."""
     if resource.provider == "aws":
-        return {k: v for k, v in body.items() if k not in resource.secret_refs}
+        return {k: body[k] for k in AWS_UPDATABLE.get(resource.kind, ()) if k in body}
     meta = body.get("metadata") or {}
     out: dict[str, Any] = {k: v for k, v in body.items() if k not in ("metadata", "apiVersion", "kind")}
     out["metadata"] = {k: meta[k] for k in _META_KEYS if k in meta}

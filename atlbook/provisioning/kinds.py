@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 
-__all__ = ["KINDS", "ORDER", "Kind"]
+__all__ = ["AWS_UPDATABLE", "KINDS", "ORDER", "Kind"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -68,3 +68,20 @@ KINDS: dict[str, Kind] = {
 
 #: Creation order (dependencies first); also the file order of an export.
 ORDER: tuple[str, ...] = tuple(KINDS)
+
+#: AWS kinds: the fields compared (and changed in place); everything else is set at creation only.
+AWS_UPDATABLE: dict[str, tuple[str, ...]] = {
+    "Vpc": (),
+    "Subnets": (),
+    "IamRole": ("ManagedPolicyArns",),
+    "SecurityGroup": ("Ingress",),
+    "EksCluster": ("version",),
+    "EksNodegroup": ("scalingConfig", "labels"),
+    "EksAddon": ("configurationValues",),
+    "EfsFileSystem": ("ThroughputMode",),
+    "EfsMountTarget": (),
+    "RdsSubnetGroup": (),
+    "RdsParameterGroup": ("Parameters",),
+    "RdsInstance": ("DBInstanceClass", "MultiAZ", "BackupRetentionPeriod", "DeletionProtection"),
+    "CloudFrontDistribution": ("Origin",),
+}
