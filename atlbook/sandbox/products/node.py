@@ -144,6 +144,8 @@ class ProductNode:
     _last_pool_log: float = float("-inf")
     _last_efs_log: float = float("-inf")
     efs_slow: bool = False
+    memory_pressure: bool = False
+    """Set while ``pod-oom`` targets the node: it logs GC distress before the kubelet OOM-kills it."""
     """Set while the ``efs-credits-exhausted`` fault holds: the node logs slow shared-home I/O."""
 
     @property
@@ -238,6 +240,14 @@ class ProductNode:
                     f"{self.cluster.issue_count} in database)",
                     logger="c.a.j.issue.index.DefaultIndexManager",
                 )
+        if self.memory_pressure and "oom" not in self._announced:
+            self._announced.add("oom")
+            self.log(
+                "WARN",
+                "Pause Young (Allocation Failure) took 4213 ms; heap after GC 98% of the container "
+                "memory limit (native memory and metaspace leave no headroom)",
+                logger="gc",
+            )
         if self.efs_slow and self.product != "synchrony" and state == "RUNNING":
             now = self.now()
             if now - self._last_efs_log >= 60.0:

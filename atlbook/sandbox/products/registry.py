@@ -189,6 +189,7 @@ class SimulatedProducts:
             n.pool.demand = n.pool.max_size * 2 if exhausted else n.pool.min_size
         n.crash = self.faults.applies("crash-loop", *attrs)
         n.efs_slow = "efs-credits-exhausted" in self.faults.active()
+        n.memory_pressure = self.faults.applies("pod-oom", n.pod_name, f"{ns}/{n.pod_name}")
 
     # --- clusters ----------------------------------------------------------------------------------
 

@@ -89,6 +89,8 @@ def test_pod_oom(jira: Any, k8s_api: Any) -> None:
         return bool(term and term.reason == "OOMKilled" and cs.restart_count >= 1)
 
     wait_until(oom_killed, what="OOMKilled")
+    previous = client.CoreV1Api(k8s_api).read_namespaced_pod_log("jira-0", "atl", previous=True)
+    assert "heap after GC 98%" in previous
 
 
 def test_crash_loop(jira: Any, k8s_api: Any, proxy: Any) -> None:
