@@ -241,7 +241,8 @@ def test_aws_shape(shipped):
     sg = _by(state, "SecurityGroup", f"{shipped.name}-efs").body
     assert sg["Ingress"][0]["FromPort"] == 2049
     addons = {r.body["addonName"]: r.body for r in state.resources if r.kind == "EksAddon"}
-    assert {"aws-ebs-csi-driver", "aws-efs-csi-driver", "vpc-cni", "metrics-server"} <= set(addons)
+    assert {"aws-ebs-csi-driver", "aws-efs-csi-driver", "vpc-cni"} <= set(addons)
+    assert [r for r in state.k8s() if r.kind == "Deployment" and r.name == "metrics-server"]
     assert json.loads(addons["vpc-cni"]["configurationValues"]) == {"enableNetworkPolicy": "true"}
     for r in state.aws():
         if not r.lookup and r.kind != "EfsMountTarget":  # mount targets cannot be tagged
