@@ -431,6 +431,19 @@ class KubeEmulator:
             out.append(line.rstrip("\n") + "\n")
         return "".join(out)
 
+    def container_running(self, namespace: str, name: str, container: str | None) -> bool:
+        """Whether the pod's container (the only one when ``None``) is running now."""
+        pod = self.store.peek("pods", namespace, name)
+        if pod is None:
+            return False
+        state = self.kubelets.pods.get(pod["metadata"]["uid"])
+        if state is None:
+            return False
+        if container is None:
+            return any(c.running for c in state.containers.values())
+        c = state.containers.get(container)
+        return bool(c is not None and c.running)
+
     def proxy_to_pod(self, namespace: str, name: str, port: str, request: ProxyRequest) -> ProxyResponse:
         """Forward a request to the handler registered for ``name:port``; 503 like a refused connection."""
         pod = self.store.peek("pods", namespace, name)

@@ -669,6 +669,49 @@ class Handler(BaseHTTPRequestHandler):
         finally:
             emu.store.unwatch(w)
 
+    def _follow_log(self, route: Route, first: str) -> None:
+        """``follow=true``: what is there, then new lines until the container stops or the client goes."""
+        emu = self.server.emu
+        ns, name, container = route.namespace or "", route.name or "", self._q("container")
+        timestamps = self._q("timestamps") in ("true", "1")
+        self.send_response(200)
+        self.send_header("Content-Type", "text/plain")
+        self.send_header("Transfer-Encoding", "chunked")
+        self.end_headers()
+        self._status = 200
+        self._observe_once()
+        try:
+            if first:
+                self._raw_chunk(first.encode())
+            seen = len(emu.pod_logs(ns, name, container, timestamps=timestamps).splitlines())
+            while not emu.stopping and emu.container_running(ns, name, container) and not self._client_gone():
+                time.sleep(0.1)
+                lines = emu.pod_logs(ns, name, container, timestamps=timestamps).splitlines()
+                if len(lines) > seen:
+                    self._raw_chunk("".join(line + "\n" for line in lines[seen:]).encode())
+                seen = len(lines)
+            self.wfile.write(b"0\r\n\r\n")
+            self.wfile.flush()
+        except KubeApiError:
+            self.wfile.write(b"0\r\n\r\n")
+        except OSError:
+            self.close_connection = True
+
+    def _client_gone(self) -> bool:
+        import select
+
+        readable, _, _ = select.select([self.connection], [], [], 0)
+        if not readable:
+            return False
+        try:
+            return bool(self.connection.recv(1, socket.MSG_PEEK) == b"")
+        except OSError:
+            return True
+
+    def _raw_chunk(self, data: bytes) -> None:
+        self.wfile.write(f"{len(data):x}\r\n".encode() + data + b"\r\n")
+        self.wfile.flush()
+
     def _chunk(self, obj: Any) -> None:
         data = json.dumps(obj, separators=(",", ":")).encode() + b"\n"
         self.wfile.write(f"{len(data):x}\r\n".encode() + data + b"\r\n")
@@ -715,6 +758,9 @@ class Handler(BaseHTTPRequestHandler):
                 since_seconds=int(since) if since is not None else None,
                 timestamps=self._q("timestamps") in ("true", "1"),
             )
+            if self._q("follow") in ("true", "1") and self._q("previous") not in ("true", "1"):
+                self._follow_log(route, text)
+                return
             self._send(200, text.encode(), "text/plain")
             return
         if sub == "eviction" and method == "POST":

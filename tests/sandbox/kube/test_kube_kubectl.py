@@ -193,3 +193,25 @@ def test_drain_rollout_status_and_watch(
     r = _run(kubectl, kubeconfig, "get", "pods", "-w", "--request-timeout=1s")
     assert r.stdout.splitlines()[0].split()[:3] == ["NAME", "READY", "STATUS"]
     assert sum("jira-" in line for line in r.stdout.splitlines()) >= 3
+
+
+def test_logs_follow(
+    kubectl: str, kubeconfig: Path, core: client.CoreV1Api, wait: Any, nodes: Any, kube: Any
+) -> None:
+    import threading
+
+    _running(core, wait, nodes, kube)
+    proc = subprocess.Popen(
+        [kubectl, "--kubeconfig", str(kubeconfig), "-n", "jira", "logs", "-f", "jira-0"],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stdout is not None
+    got: list[str] = []
+    reader = threading.Thread(target=lambda: got.extend(proc.stdout or []), daemon=True)
+    reader.start()
+    wait(lambda: any("ready to serve" in line for line in got), "the existing lines")
+    kube.append_log("jira", "jira-0", "jira", "a new line")
+    wait(lambda: any("a new line" in line for line in got), "a followed line")
+    core.delete_namespaced_pod("jira-0", "jira")
+    assert proc.wait(timeout=30) == 0, "the stream ends when the container stops"
