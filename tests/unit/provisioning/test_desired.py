@@ -287,3 +287,23 @@ def test_connection_budget_overflow_blocks_with_numbers_and_both_fixes(variant):
     assert n["bigger_class"] and n["pool_max_that_fits"]
     assert "bigger class" in blocker.message and "pool max" in blocker.message
     assert str(n["need"]) in blocker.message and "450" in blocker.message
+
+
+def test_export_writes_one_ordered_file_per_object(sandbox_spec, tmp_path, monkeypatch):
+    import yaml
+
+    from atlbook.provisioning import export
+
+    monkeypatch.setenv("ATLBOOK_SANDBOX_ADMIN_PASSWORD", "planted-secret-value")
+    state = desired.build(sandbox_spec)
+    paths = export.export_dir(state, tmp_path / "out")
+    assert len(paths) == len(state.k8s())
+    assert [p.name for p in paths] == sorted(p.name for p in paths)
+    docs = [yaml.safe_load(p.read_text()) for p in paths]
+    assert [(d["kind"], d["metadata"]["name"]) for d in docs] == [(r.kind, r.name) for r in state.k8s()]
+    assert all("planted-secret-value" not in p.read_text() for p in paths)
+    assert export.export_dir(state, tmp_path / "out") == paths  # re-export replaces
+    (tmp_path / "other").mkdir()
+    (tmp_path / "other" / "notes.txt").write_text("x")
+    with pytest.raises(Exception, match="other files"):
+        export.export_dir(state, tmp_path / "other")
