@@ -34,22 +34,29 @@ class PlanFigure(Figure):
 _RES = (("CPU (cores)", "cpu", 1000.0), ("memory (GiB)", "mem", 1024.0), ("pod slots", "pods", 1.0))
 
 
-def plot_nodes(state: ClusterState, *, title: str = "") -> Figure:
+def plot_nodes(state: ClusterState, *, title: str = "", max_nodes_per_zone: int = 40) -> Figure:
     """Per-node stacked bars of requests by app, zone facets, N+1 reserve (free allocatable) hatched.
 
+    Large clusters show the first ``max_nodes_per_zone`` nodes of each zone (the title says so).
     Refuses (``ConfigError``) a state without nodes.
     """
     used = state.used_nodes()
     if not used:
         raise ConfigError("no nodes to plot")
     zones = [z for z in state.zones if any(state.nodes[n].zone == z for n in used)]
+    per_zone = {z: [n for n in used if state.nodes[n].zone == z] for z in zones}
+    cut = any(len(v) > max_nodes_per_zone for v in per_zone.values())
+    per_zone = {z: v[:max_nodes_per_zone] for z, v in per_zone.items()}
+    shown = sum(len(v) for v in per_zone.values())
     apps = sorted({s.app for s in state.workload.sets})
     colors = {a: f"C{i % 10}" for i, a in enumerate(apps)}
-    fig = PlanFigure(figsize=(max(6.0, 2.2 * len(zones) + 0.35 * len(used)), 7.5), layout="constrained")
+    fig = PlanFigure(
+        figsize=(min(30.0, max(6.0, 2.2 * len(zones) + 0.35 * shown)), 7.5), layout="constrained"
+    )
     axes = fig.subplots(3, len(zones), squeeze=False, sharey="row")
     sets = state.workload.sets
     for col, z in enumerate(zones):
-        nodes = [n for n in used if state.nodes[n].zone == z]
+        nodes = per_zone[z]
         for row, (label, key, scale) in enumerate(_RES):
             ax = axes[row][col]
             for x, n in enumerate(nodes):
@@ -87,7 +94,10 @@ def plot_nodes(state: ClusterState, *, title: str = "") -> Figure:
         axes[0][0].bar([0], [0], color="none", hatch="//", edgecolor="0.6", label="free (N+1 reserve)")
     )
     fig.legend(handles=handles, labels=[*apps, "free (N+1 reserve)"], loc="outside right upper", fontsize=8)
-    fig.suptitle(title or f"{len(used)} × {state.nodes[used[0]].shape.name}: requests per node by app")
+    default = f"{len(used)} × {state.nodes[used[0]].shape.name}: requests per node by app"
+    if cut:
+        default += f" (first {max_nodes_per_zone} nodes per zone shown)"
+    fig.suptitle(title or default)
     return fig
 
 
