@@ -70,6 +70,8 @@ class KubeSettings:
     """Crash-loop back-off cap (kubelet's 5 minutes)."""
     node_status_report_seconds: float = 300.0
     """How often a kubelet rewrites an unchanged Node status (it renews its lease every tick)."""
+    lease_renew_seconds: float = 10.0
+    """How often a kubelet renews its Lease in ``kube-node-lease`` (kubelet's 10 s)."""
     node_monitor_grace_seconds: float = 40.0
     """Silence after which the node controller marks a node unreachable."""
     tick_seconds: float = 1.0
@@ -500,7 +502,7 @@ class KubeEmulator:
 
     # -- control loop ----------------------------------------------------------------------------------
     def _on_change(self, ev: WatchEvent) -> None:
-        if ev.key != "events":
+        if ev.key not in ("events", "leases.coordination.k8s.io"):
             if ev.type == "DELETED" or ev.obj["metadata"].get("deletionTimestamp"):
                 self.cluster.gc_pending = True
             if (

@@ -23,6 +23,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from .errors import KubeApiError
 from .models import Obj, rfc3339
 from .quantity import parse_quantity
 from .scheduler import tolerates
@@ -80,6 +81,8 @@ class Kubelets:
         self.leases: dict[str, float] = {}
         self.stopped: set[str] = set()
         self._status_written: dict[str, float] = {}
+        self._lease_written: dict[str, float] = {}
+        self._node_ips: dict[str, int] = {}
 
     def reset(self) -> None:
         """Forget every pod's runtime state and every lease."""
@@ -87,6 +90,7 @@ class Kubelets:
         self.leases.clear()
         self.stopped.clear()
         self._status_written.clear()
+        self._lease_written.clear()
 
     # -- node ------------------------------------------------------------------------------------------
     def reconcile(self) -> None:
@@ -98,6 +102,7 @@ class Kubelets:
             if name in self.stopped:
                 continue
             self.leases[name] = now
+            self._renew_lease(node, now)
             self._node_status(node, now)
             for pod in store.pods_on_node(name):
                 try:
@@ -106,6 +111,54 @@ class Kubelets:
                     import traceback
 
                     self.emu.last_error = traceback.format_exc()
+
+    def _node_ip(self, name: str) -> str:
+        n = self._node_ips.setdefault(name, len(self._node_ips))
+        return f"10.0.{128 + (n // 250) % 120}.{n % 250 + 4}"
+
+    def _renew_lease(self, node: Obj, now: float) -> None:
+        """The node's Lease in ``kube-node-lease`` (renewed every ``lease_renew_seconds``)."""
+        name = node["metadata"]["name"]
+        last = self._lease_written.get(name)
+        if last is not None and now - last < self.emu.settings.lease_renew_seconds:
+            return
+        self._lease_written[name] = now
+        store = self.emu.store
+        renew = self.emu.clock.now().strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        lease = store.peek("leases.coordination.k8s.io", "kube-node-lease", name)
+        try:
+            if lease is None:
+                if store.peek("namespaces", None, "kube-node-lease") is None:
+                    return
+                store.create(
+                    "leases.coordination.k8s.io",
+                    {
+                        "metadata": {
+                            "name": name,
+                            "namespace": "kube-node-lease",
+                            "ownerReferences": [
+                                {
+                                    "apiVersion": "v1",
+                                    "kind": "Node",
+                                    "name": name,
+                                    "uid": node["metadata"]["uid"],
+                                }
+                            ],
+                        },
+                        "spec": {"holderIdentity": name, "leaseDurationSeconds": 40, "renewTime": renew},
+                    },
+                    "kube-node-lease",
+                    admit=False,
+                )
+            else:
+
+                def fn(o: Obj) -> Obj:
+                    o.setdefault("spec", {})["renewTime"] = renew
+                    return o
+
+                store.mutate("leases.coordination.k8s.io", "kube-node-lease", name, fn)
+        except KubeApiError:
+            return
 
     def _node_status(self, node: Obj, now: float) -> None:
         name = node["metadata"]["name"]
@@ -150,7 +203,7 @@ class Kubelets:
         ]
         new.setdefault(
             "addresses",
-            [{"type": "InternalIP", "address": "10.0.255.1"}, {"type": "Hostname", "address": name}],
+            [{"type": "InternalIP", "address": self._node_ip(name)}, {"type": "Hostname", "address": name}],
         )
         new.setdefault(
             "nodeInfo",

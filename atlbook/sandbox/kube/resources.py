@@ -118,6 +118,7 @@ RESOURCES: tuple[ResourceType, ...] = (
     _r("rbac.authorization.k8s.io", "rolebindings", "RoleBinding", True),
     _r("rbac.authorization.k8s.io", "clusterroles", "ClusterRole", False),
     _r("rbac.authorization.k8s.io", "clusterrolebindings", "ClusterRoleBinding", False),
+    _r("coordination.k8s.io", "leases", "Lease", True),
     _r("scheduling.k8s.io", "priorityclasses", "PriorityClass", False, ("pc",)),
     _r("storage.k8s.io", "storageclasses", "StorageClass", False, ("sc",)),
 )

@@ -91,6 +91,7 @@ LISTS = [
     ("RbacAuthorizationV1Api", "list_cluster_role"),
     ("RbacAuthorizationV1Api", "list_cluster_role_binding"),
     ("SchedulingV1Api", "list_priority_class"),
+    ("CoordinationV1Api", "list_lease_for_all_namespaces"),
     ("StorageV1Api", "list_storage_class"),
 ]
 
@@ -237,6 +238,10 @@ def test_every_kind_lists_through_the_typed_client(
     }
     assert core.list_event_for_all_namespaces().items, "controllers record events"
     assert core.read_namespaced_pod("web-0", "default").status.container_statuses[0].ready
+    leases = client.CoordinationV1Api(api).list_namespaced_lease("kube-node-lease").items
+    assert (
+        sorted(x.spec.holder_identity for x in leases) == ["node-0", "node-1"] and leases[0].spec.renew_time
+    )
 
 
 def test_server_set_fields_and_crud(core: client.CoreV1Api) -> None:
