@@ -433,6 +433,87 @@ class KubeEmulator:
             out.append(line.rstrip("\n") + "\n")
         return "".join(out)
 
+    def metrics(
+        self, kind: str, namespace: str | None, name: str | None, label_selector: str | None = None
+    ) -> list[Obj]:
+        """``metrics.k8s.io`` PodMetrics/NodeMetrics of running pods (memory from the memory hook, else half
+        the memory request; cpu a tenth of the cpu request). Refuses unknown objects (404)."""
+        from .quantity import parse_quantity
+
+        now = rfc3339(self.clock.now())
+        pods = [
+            p
+            for p in self.store.list_refs("pods", namespace, label_selector)[0]
+            if (p.get("status") or {}).get("phase") == "Running"
+        ]
+
+        def usage(pod: Obj, c: Obj) -> tuple[float, float]:
+            req = (c.get("resources") or {}).get("requests") or {}
+            mem = self.memory_usage_hook(pod, c["name"]) if self.memory_usage_hook is not None else None
+            mem_b = float(mem) if mem is not None else parse_quantity(req.get("memory")) / 2
+            return parse_quantity(req.get("cpu")) / 10, mem_b
+
+        def fmt(cpu: float, mem: float) -> dict[str, str]:
+            return {"cpu": f"{int(cpu * 1000)}m", "memory": f"{int(mem // 1024)}Ki"}
+
+        if kind == "PodMetrics":
+            out = []
+            for p in pods:
+                if name and p["metadata"]["name"] != name:
+                    continue
+                containers = [
+                    {"name": c["name"], "usage": fmt(*usage(p, c))} for c in p["spec"]["containers"]
+                ]
+                out.append(
+                    {
+                        "kind": "PodMetrics",
+                        "apiVersion": "metrics.k8s.io/v1beta1",
+                        "metadata": {
+                            "name": p["metadata"]["name"],
+                            "namespace": p["metadata"]["namespace"],
+                            "creationTimestamp": now,
+                            "labels": p["metadata"].get("labels") or {},
+                        },
+                        "timestamp": now,
+                        "window": "10s",
+                        "containers": containers,
+                    }
+                )
+            if name and not out:
+                raise NotFound(
+                    f'podmetrics.metrics.k8s.io "{name}" not found', {"name": name, "kind": "pods"}
+                )
+            return out
+        all_pods = [p for p in self.store.iter("pods") if (p.get("status") or {}).get("phase") == "Running"]
+        out = []
+        for node in self.store.iter("nodes"):
+            n = node["metadata"]["name"]
+            if name and n != name:
+                continue
+            cpu = mem = 0.0
+            for p in all_pods:
+                if p["spec"].get("nodeName") == n:
+                    for c in p["spec"]["containers"]:
+                        u = usage(p, c)
+                        cpu, mem = cpu + u[0], mem + u[1]
+            out.append(
+                {
+                    "kind": "NodeMetrics",
+                    "apiVersion": "metrics.k8s.io/v1beta1",
+                    "metadata": {
+                        "name": n,
+                        "creationTimestamp": now,
+                        "labels": node["metadata"].get("labels") or {},
+                    },
+                    "timestamp": now,
+                    "window": "20s",
+                    "usage": fmt(cpu + 0.1, mem + 512 * 1024**2),
+                }
+            )
+        if name and not out:
+            raise NotFound(f'nodemetrics.metrics.k8s.io "{name}" not found', {"name": name, "kind": "nodes"})
+        return out
+
     def container_running(self, namespace: str, name: str, container: str | None) -> bool:
         """Whether the pod's container (the only one when ``None``) is running now."""
         pod = self.store.peek("pods", namespace, name)

@@ -119,6 +119,8 @@ RESOURCES: tuple[ResourceType, ...] = (
     _r("rbac.authorization.k8s.io", "clusterroles", "ClusterRole", False),
     _r("rbac.authorization.k8s.io", "clusterrolebindings", "ClusterRoleBinding", False),
     _r("coordination.k8s.io", "leases", "Lease", True),
+    _r("metrics.k8s.io", "pods", "PodMetrics", True, verbs=("get", "list"), version="v1beta1"),
+    _r("metrics.k8s.io", "nodes", "NodeMetrics", False, verbs=("get", "list"), version="v1beta1"),
     _r("scheduling.k8s.io", "priorityclasses", "PriorityClass", False, ("pc",)),
     _r("storage.k8s.io", "storageclasses", "StorageClass", False, ("sc",)),
 )

@@ -362,6 +362,19 @@ class Handler(BaseHTTPRequestHandler):
         store = emu.store
         rt = route.rt
         dry = self._q("dryRun") == "All"
+        if rt.group == "metrics.k8s.io":
+            if method != "GET":
+                raise MethodNotAllowed("the server does not allow this method on the requested resource", {})
+            self._audit["verb"] = "get" if route.name else "list"
+            items = emu.metrics(rt.kind, route.namespace, route.name, self._q("labelSelector"))
+            if route.name:
+                self._send_json(200, items[0])
+            else:
+                self._send_json(
+                    200,
+                    {"kind": rt.kind + "List", "apiVersion": rt.api_version, "metadata": {}, "items": items},
+                )
+            return
         if method == "GET" and route.name is None:
             if self._q("watch") in ("true", "1"):
                 self._audit["verb"] = "watch"

@@ -215,3 +215,17 @@ def test_logs_follow(
     wait(lambda: any("a new line" in line for line in got), "a followed line")
     core.delete_namespaced_pod("jira-0", "jira")
     assert proc.wait(timeout=30) == 0, "the stream ends when the container stops"
+
+
+def test_top_reads_the_memory_hook(
+    kubectl: str, kubeconfig: Path, core: client.CoreV1Api, wait: Any, nodes: Any, kube: Any
+) -> None:
+    kube.set_memory_usage_hook(lambda pod, container: 700 * 1024**2)
+    _running(core, wait, nodes, kube)
+    out = _ok(kubectl, kubeconfig, "-n", "jira", "top", "pod", "jira-0")
+    assert out.splitlines()[1].split() == ["jira-0", "0m", "700Mi"]
+    metrics = client.CustomObjectsApi(core.api_client).get_namespaced_custom_object(
+        "metrics.k8s.io", "v1beta1", "jira", "pods", "jira-0"
+    )
+    assert metrics["containers"][0]["usage"]["memory"] == f"{700 * 1024}Ki"
+    assert "node-" in _ok(kubectl, kubeconfig, "top", "nodes")
