@@ -205,7 +205,12 @@ class ProductNode:
             )
 
     def tick(self) -> None:
-        """Advance log-visible state: the started line, the error lines of faults."""
+        """Advance log-visible state (the started line, the error lines of faults) and the pool."""
+        self.announce()
+        self._maintain_pool()
+
+    def announce(self) -> None:
+        """Write the log lines the node's state and faults call for (no I/O besides the log)."""
         state = self.state()
         if state == "RUNNING" and "running" not in self._announced:
             self._announced.add("running")
@@ -258,6 +263,8 @@ class ProductNode:
                     "took 12840 ms (expected < 500 ms); the NFS/EFS file system may be throttled",
                     logger="c.a.sharedhome.SharedHomeMonitor",
                 )
+
+    def _maintain_pool(self) -> None:
         if self.pool is not None:
             errors = self.pool.maintain()
             if self.pool.demand > self.pool.max_size and self.pool.size >= self.pool.max_size:

@@ -281,6 +281,7 @@ class SimulatedProducts:
             cluster.nodes[name] = node
             cluster.offline.discard(name)
             node.startup_logs()
+            self._apply_faults(node)
             with self._lock:
                 old = self._pods.get((ns, name))
                 self._pods[(ns, name)] = node
@@ -296,6 +297,7 @@ class SimulatedProducts:
             node = self._pods.pop(key, None)
         if node is None:
             return
+        node.announce()
         node.log("INFO", f"Shutting down {node.product} node {node.node_id}")
         node.alive = False
         self._previous[key] = list(node.logs)
