@@ -352,17 +352,20 @@ class Kubelets:
             c.restart_at = None
         else:
             if restart_delay is None:
-                delay = min(
-                    settings.backoff_initial_seconds * (2**c.restart_count), settings.backoff_max_seconds
-                )
-                c.waiting_reason = "CrashLoopBackOff"
-                c.waiting_message = (
-                    f"back-off {int(delay)}s restarting failed container={c.name} "
-                    f"pod={pod['metadata']['name']}_{pod['metadata']['namespace']}"
-                    f"({pod['metadata']['uid']})"
-                )
-                if c.restart_count == 0:
-                    delay = min(delay, 1.0)
+                # like the kubelet: the first restart is immediate, then 10 s, 20 s, 40 s … capped at 5 min
+                delay = 0.0
+                c.waiting_reason, c.waiting_message = "ContainerCreating", ""
+                if c.restart_count > 0:
+                    delay = min(
+                        settings.backoff_initial_seconds * (2 ** (c.restart_count - 1)),
+                        settings.backoff_max_seconds,
+                    )
+                    c.waiting_reason = "CrashLoopBackOff"
+                    c.waiting_message = (
+                        f"back-off {int(delay)}s restarting failed container={c.name} "
+                        f"pod={pod['metadata']['name']}_{pod['metadata']['namespace']}"
+                        f"({pod['metadata']['uid']})"
+                    )
             else:
                 delay = restart_delay
                 c.waiting_reason, c.waiting_message = "ContainerCreating", ""
@@ -407,13 +410,14 @@ class Kubelets:
             c["name"]: float((c.get("readinessProbe") or {}).get("initialDelaySeconds", 0) or 0)
             for c in spec.get("containers") or []
         }
-        # probes start after initialDelaySeconds: not Ready before, whatever the hook would say
-        if running and any(now - c.started_mono < delays.get(c.name, 0.0) for c in state.containers.values()):
-            running = False
         if running:
             hook = self.emu.readiness_hook
             verdict = hook(pod) if hook is not None else None
             ready = True if verdict is None else bool(verdict)
+            # probes count after initialDelaySeconds: not Ready before, whatever the hook says (the hook is
+            # still asked, so a simulated product keeps ticking)
+            if any(now - c.started_mono < delays.get(c.name, 0.0) for c in state.containers.values()):
+                ready = False
             if self.emu.node_lifecycle.unreachable(node["metadata"]["name"]):
                 ready = False
         # nothing new since our last write (and nobody else wrote the pod since): skip the status build
