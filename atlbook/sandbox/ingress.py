@@ -2,7 +2,11 @@
 
 ``http://127.0.0.1:<port>/<namespace>/<service>/<path>`` goes to one Ready endpoint of the Service
 ``<service>`` (its selector's pods that are Ready, not terminating, and backed by a simulated node),
-pinned by the cookie :data:`COOKIE` (as ingress-nginx does with session affinity). When the pinned pod
+pinned by the cookie :data:`COOKIE` (as ingress-nginx does with session affinity). Any other path is
+routed like ingress-nginx by the cluster's Ingress objects: the rule whose host matches the ``Host``
+header (any host when it is an IP or ``localhost``) and whose ``Prefix`` path is the longest match picks
+the Service; the full path goes upstream (products serve under their context path) and the cookie is
+the Ingress's ``nginx.ingress.kubernetes.io/session-cookie-name``. When the pinned pod
 leaves the Ready endpoints, the request is re-pinned to another one and the answer sets the new cookie;
 with no Ready endpoint the answer is 503. The answer names the serving pod in ``X-Atlbook-Upstream``.
 
@@ -86,8 +90,35 @@ class StickyIngress:
         """The cookie value pinning ``pod``."""
         return hashlib.sha1(pod.encode()).hexdigest()[:16]  # noqa: S324 - an opaque id, not security
 
+    def route_ingress(self, host: str | None, path: str) -> tuple[str, str, str] | None:
+        """``(namespace, service, cookie name)`` of the Ingress rule for ``host`` + ``path``, or ``None``."""
+        bare = (host or "").split(":", 1)[0].lower()
+        any_host = not bare or bare in ("localhost", "127.0.0.1") or bare.replace(".", "").isdigit()
+        best: tuple[int, str, str, str] | None = None
+        for ing in self.store.iter("Ingress"):
+            meta = ing.get("metadata") or {}
+            cookie = (meta.get("annotations") or {}).get(
+                "nginx.ingress.kubernetes.io/session-cookie-name", COOKIE
+            )
+            for rule in (ing.get("spec") or {}).get("rules") or []:
+                if not any_host and rule.get("host") and rule["host"].lower() != bare:
+                    continue
+                for p in (rule.get("http") or {}).get("paths") or []:
+                    prefix = "/" + str(p.get("path") or "/").strip("/")
+                    if not (path == prefix or path.startswith(prefix.rstrip("/") + "/")):
+                        continue
+                    svc = ((p.get("backend") or {}).get("service") or {}).get("name")
+                    if svc and (best is None or len(prefix) > best[0]):
+                        best = (len(prefix), str(meta.get("namespace", "default")), str(svc), str(cookie))
+        return None if best is None else best[1:]
+
     def request(
-        self, namespace: str, service: str, req: IngressRequest, cookie: str | None = None
+        self,
+        namespace: str,
+        service: str,
+        req: IngressRequest,
+        cookie: str | None = None,
+        cookie_name: str = COOKIE,
     ) -> tuple[Response, str | None]:
         """Route one request; returns the answer and the cookie value now pinning the client."""
         pods = self.endpoints(namespace, service)
@@ -106,7 +137,7 @@ class StickyIngress:
         headers["X-Atlbook-Upstream"] = pod
         value = self.cookie_value(pod)
         if value != cookie:
-            headers["Set-Cookie"] = f"{COOKIE}={value}; Path=/; HttpOnly"
+            headers["Set-Cookie"] = f"{cookie_name}={value}; Path=/; HttpOnly"
         return Response(resp.status, headers, resp.body), value
 
     # --- HTTP server -------------------------------------------------------------------------------------
@@ -128,19 +159,24 @@ class StickyIngress:
                 parts = url.path.split("/", 3)
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length) if length else b""
-                if len(parts) < 3 or not parts[1] or not parts[2]:
-                    resp = Response(404, {"Content-Type": "text/plain"}, b"use /<namespace>/<service>/<path>")
-                else:
-                    jar = http.cookies.SimpleCookie(self.headers.get("Cookie") or "")
+                jar = http.cookies.SimpleCookie(self.headers.get("Cookie") or "")
+                headers = {k: v for k, v in self.headers.items()}
+                direct = len(parts) >= 3 and ingress.store.peek("Service", parts[1], parts[2]) is not None
+                routed = None if direct else ingress.route_ingress(self.headers.get("Host"), url.path)
+                if direct:
+                    upstream = "/" + (parts[3] if len(parts) > 3 else "")
+                    req = IngressRequest(self.command, upstream, url.query, headers, body)
                     sent = jar[COOKIE].value if COOKIE in jar else None
-                    req = IngressRequest(
-                        self.command,
-                        "/" + (parts[3] if len(parts) > 3 else ""),
-                        url.query,
-                        {k: v for k, v in self.headers.items()},
-                        body,
-                    )
                     resp, _ = ingress.request(parts[1], parts[2], req, sent)
+                elif routed is not None:
+                    ns, svc, cookie_name = routed
+                    req = IngressRequest(self.command, url.path, url.query, headers, body)
+                    sent = jar[cookie_name].value if cookie_name in jar else None
+                    resp, _ = ingress.request(ns, svc, req, sent, cookie_name)
+                else:
+                    resp = Response(
+                        404, {"Content-Type": "text/plain"}, b"404 Not Found (no Service or Ingress rule)"
+                    )
                 self.send_response(resp.status)
                 for k, v in resp.headers.items():
                     if k.lower() not in ("content-length", "connection"):

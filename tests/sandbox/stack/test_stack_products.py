@@ -6,12 +6,14 @@ mutations and not reads."""
 from __future__ import annotations
 
 import http.cookiejar
+import urllib.error
 import urllib.request
 from typing import Any
 
+import pytest
 from kubernetes import client
 
-from atlbook.testing import wait_until
+from atlbook.testing import statefulset_manifest, wait_until
 
 
 def test_two_jira_nodes_running_with_db_pools(
@@ -104,3 +106,65 @@ def test_audit_log_records_mutations_only(sandbox_reset: Any, k8s_api: Any, aws_
     entries = sandbox_reset.audit.mutations(since=mark)
     assert [(e.source, e.verb) for e in entries] == [("k8s", "POST"), ("aws", "ec2:CreateVpc")]
     assert entries[0].path == "/api/v1/namespaces" and entries[0].caller == "kubernetes-admin"
+
+
+def test_ingress_rules_and_context_path(
+    sandbox_reset: Any, eks_cluster: Any, k8s_api: Any, running: Any
+) -> None:
+    eks_cluster(nodes=2)
+    core = client.CoreV1Api(k8s_api)
+    core.create_namespace({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "atl"}})
+    labels = {"app.kubernetes.io/name": "jira", "app.kubernetes.io/instance": "jira"}
+    core.create_namespaced_service(
+        "atl",
+        {
+            "apiVersion": "v1",
+            "kind": "Service",
+            "metadata": {"name": "jira"},
+            "spec": {"selector": labels, "ports": [{"port": 80, "targetPort": 8080}]},
+        },
+    )
+    client.NetworkingV1Api(k8s_api).create_namespaced_ingress(
+        "atl",
+        {
+            "apiVersion": "networking.k8s.io/v1",
+            "kind": "Ingress",
+            "metadata": {
+                "name": "jira",
+                "annotations": {"nginx.ingress.kubernetes.io/session-cookie-name": "ATLROUTE_JIRA"},
+            },
+            "spec": {
+                "ingressClassName": "nginx",
+                "rules": [
+                    {
+                        "host": "atlassian.sandbox.localhost",
+                        "http": {
+                            "paths": [
+                                {
+                                    "path": "/jira",
+                                    "pathType": "Prefix",
+                                    "backend": {"service": {"name": "jira", "port": {"number": 80}}},
+                                }
+                            ]
+                        },
+                    }
+                ],
+            },
+        },
+    )
+    sts = statefulset_manifest("jira", "jira", 2, "9.12.3")
+    sts["spec"]["template"]["spec"]["containers"][0]["env"] = [
+        {"name": "ATL_TOMCAT_CONTEXTPATH", "value": "/jira"}
+    ]
+    client.AppsV1Api(k8s_api).create_namespaced_stateful_set("atl", sts)
+    ingress = sandbox_reset.ingress
+    wait_until(lambda: len(ingress.endpoints("atl", "jira")) == 2, what="2 ready endpoints")
+    req = urllib.request.Request(
+        ingress.url + "/jira/status", headers={"Host": "atlassian.sandbox.localhost"}
+    )
+    with urllib.request.urlopen(req, timeout=10) as r:
+        assert r.status == 200 and b"RUNNING" in r.read()
+        assert r.headers["Set-Cookie"].startswith("ATLROUTE_JIRA=")
+    with pytest.raises(urllib.error.HTTPError) as e:
+        urllib.request.urlopen(ingress.url + "/confluence/status", timeout=10)
+    assert e.value.code == 404
