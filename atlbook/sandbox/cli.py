@@ -109,6 +109,13 @@ def _print_where(status: dict[str, Any]) -> None:
     _say(f"  postgresql   {pg.get('host')}:{pg.get('port')}" if pg else "  postgresql   (off)")
     _say(f"  ingress      {(status.get('ingress') or {}).get('url')}")
     _say(f"  state        {status['state_dir']}  (kubeconfig, target.yaml, env)")
+    if status.get("eks_clusters") or status.get("nodes"):
+        _say(
+            f"  eks          clusters {', '.join(status.get('eks_clusters') or []) or '-'}; nodes {status.get('nodes')}"
+        )
+    if status.get("products"):
+        for p in status["products"]:
+            _say(f"  {p['product']:<12} {p['namespace']}/{p['pod']} {p['version']} {p['state']}")
     if status.get("faults"):
         _say(f"  faults       {status['faults']}")
 

@@ -298,6 +298,8 @@ class Sandbox:
                 }
                 for n in (self.products.nodes() if self.products else [])
             ],
+            "eks_clusters": [str(c.name) for c in self.aws.eks_clusters()] if running and self.aws else [],
+            "nodes": len(list(self.kube.store.iter("Node"))) if running else 0,
             "faults": self.faults_book.active(),
         }
         return out
