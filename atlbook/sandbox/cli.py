@@ -110,9 +110,8 @@ def _print_where(status: dict[str, Any]) -> None:
     _say(f"  ingress      {(status.get('ingress') or {}).get('url')}")
     _say(f"  state        {status['state_dir']}  (kubeconfig, target.yaml, env)")
     if status.get("eks_clusters") or status.get("nodes"):
-        _say(
-            f"  eks          clusters {', '.join(status.get('eks_clusters') or []) or '-'}; nodes {status.get('nodes')}"
-        )
+        clusters = ", ".join(status.get("eks_clusters") or []) or "-"
+        _say(f"  eks          clusters {clusters}; nodes {status.get('nodes')}")
     if status.get("products"):
         for p in status["products"]:
             _say(f"  {p['product']:<12} {p['namespace']}/{p['pod']} {p['version']} {p['state']}")
