@@ -30,6 +30,7 @@ from .events import EventRecorder
 from .hooks import (
     LogSource,
     MemoryUsageHook,
+    PodListener,
     ProxyRequest,
     ProxyResolver,
     ProxyResponse,
@@ -117,7 +118,7 @@ class KubeEmulator:
         self.request_interceptor: RequestInterceptor | None = None
         self.token_authenticator: TokenAuthenticator | None = None
         self.request_observers: list[RequestObserver] = []
-        self._lifecycle: list[tuple[Any, Any]] = []
+        self._lifecycle: list[tuple[PodListener, PodListener]] = []
         self.last_error: str | None = None
         self.last_connection_error: str | None = None
         self.stopping = False
@@ -274,7 +275,7 @@ class KubeEmulator:
         """``fn(token) -> username | None``; when set, requests without a valid token get 401; set once."""
         self._set_once("token_authenticator", fn)
 
-    def add_pod_lifecycle_listener(self, on_started: Any, on_stopped: Any) -> None:
+    def add_pod_lifecycle_listener(self, on_started: PodListener, on_stopped: PodListener) -> None:
         """Call ``on_started(pod)`` when all of a pod's containers run, ``on_stopped(pod)`` when they stop."""
         self._lifecycle.append((on_started, on_stopped))
 

@@ -11,6 +11,7 @@ __all__ = [
     "AuditEntry",
     "LogSource",
     "MemoryUsageHook",
+    "PodListener",
     "ProxyHandler",
     "ProxyRequest",
     "ProxyResolver",
@@ -76,6 +77,7 @@ ProxyResolver = Callable[[str, str, int], ProxyHandler | None]
 ReadinessHook = Callable[[dict[str, Any]], bool | None]
 LogSource = Callable[[dict[str, Any], str, bool], list[str] | None]
 MemoryUsageHook = Callable[[dict[str, Any], str], int | None]
+PodListener = Callable[[dict[str, Any]], object]
 RequestObserver = Callable[[AuditEntry], None]
 RequestInterceptor = Callable[[ApiRequest], ProxyResponse | None]
 TokenAuthenticator = Callable[[str], str | None]
