@@ -19,6 +19,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from atlbook import stack as stackmod
+from atlbook.capacity import budget as capbudget
+from atlbook.capacity import policy
 from atlbook.provisioning import _budget, _spec
 from atlbook.provisioning.kinds import KINDS
 from atlbook.provisioning.model import DesiredState, Finding, Resource, late
@@ -66,8 +68,10 @@ EFS_THROUGHPUT_NOTE = (
 )
 _NFS_IMAGE = "itsthenetwork/nfs-server-alpine:12"
 _INGRESS_IMAGE = "registry.k8s.io/ingress-nginx/controller:v1.11.5"
-_PRIORITY_APP = "atlbook-app"
-_PRIORITY_AUX = "atlbook-aux"
+#: PriorityClasses of atlbook.capacity.policy: product nodes above Synchrony / NFS / OpenSearch / ingress.
+_PRIORITY_CLASSES = {pc["metadata"]["name"]: pc for pc in policy.priority_classes()}
+_PRIORITY_APP = policy.PRIORITY_CLASS_NAMES[max(policy.PRIORITY_CLASS_NAMES)]
+_PRIORITY_AUX = sorted(policy.PRIORITY_CLASS_NAMES.items(), reverse=True)[1][1]
 
 
 # --- helpers ---------------------------------------------------------------------------------------
@@ -149,24 +153,8 @@ def _placeholder(ref: str | None) -> str:
 
 
 def _anti_affinity_and_spread(match: Mapping[str, str]) -> dict[str, Any]:
-    """Required anti-affinity on hostname + zone spread maxSkew 1 DoNotSchedule (eks-capacity rules)."""
-    return {
-        "affinity": {
-            "podAntiAffinity": {
-                "requiredDuringSchedulingIgnoredDuringExecution": [
-                    {"labelSelector": {"matchLabels": dict(match)}, "topologyKey": "kubernetes.io/hostname"}
-                ]
-            }
-        },
-        "topologySpreadConstraints": [
-            {
-                "maxSkew": 1,
-                "topologyKey": "topology.kubernetes.io/zone",
-                "whenUnsatisfiable": "DoNotSchedule",
-                "labelSelector": {"matchLabels": dict(match)},
-            }
-        ],
-    }
+    """Required anti-affinity on hostname + zone spread maxSkew 1 DoNotSchedule (atlbook.capacity.policy)."""
+    return {"affinity": policy.affinity(match), "topologySpreadConstraints": policy.topology_spread(match)}
 
 
 def _key(kind: str, name: str, namespace: str = "", provider: str = "k8s") -> str:
@@ -591,21 +579,13 @@ def _metrics_server(st: str) -> list[Resource]:
 def _cluster_objects(s: _spec.SpecView) -> list[Resource]:
     st = s.name
     out = [
-        _k8s(
-            "PriorityClass",
-            _meta(st, _PRIORITY_APP),
-            value=1000000,
-            globalDefault=False,
-            preemptionPolicy="PreemptLowerPriority",
-            description="Atlassian application nodes",
-        ),
-        _k8s(
-            "PriorityClass",
-            _meta(st, _PRIORITY_AUX),
-            value=900000,
-            globalDefault=False,
-            preemptionPolicy="PreemptLowerPriority",
-            description="Synchrony, NFS server, search",
+        *(
+            _k8s(
+                "PriorityClass",
+                _meta(st, name),
+                **{k: v for k, v in pc.items() if k not in ("apiVersion", "kind", "metadata")},
+            )
+            for name, pc in _PRIORITY_CLASSES.items()
         ),
         _k8s(
             "StorageClass",
@@ -1690,7 +1670,7 @@ def _product_objects(s: _spec.SpecView, p: _spec.ProductView) -> list[Resource]:
     return out
 
 
-def _findings(s: _spec.SpecView, b: _budget.Budget) -> list[Finding]:
+def _findings(s: _spec.SpecView, b: capbudget.ConnectionBudget) -> list[Finding]:
     out: list[Finding] = []
     if len(s.azs) < 2:
         out.append(Finding("blocker", "single-az", f"{len(s.azs)} availability zone given; HA needs ≥ 2"))

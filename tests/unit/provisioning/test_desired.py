@@ -134,7 +134,7 @@ def test_anti_affinity_and_zone_spread_on_every_statefulset(shipped):
         (spread,) = pod["topologySpreadConstraints"]
         assert spread["topologyKey"] == "topology.kubernetes.io/zone"
         assert spread["maxSkew"] == 1 and spread["whenUnsatisfiable"] == "DoNotSchedule"
-        assert pod["priorityClassName"] in ("atlbook-app", "atlbook-aux")
+        assert pod["priorityClassName"] in ("atlbook-apps", "atlbook-services")
 
 
 def test_memory_requests_equal_limits_for_every_jvm(shipped):
@@ -166,7 +166,7 @@ def test_services_ingress_pdb_rbac(sandbox_spec):
         assert rules == [{"apiGroups": [""], "resources": ["endpoints", "pods"], "verbs": ["get", "list"]}]
         assert _by(state, "RoleBinding", p).body["subjects"][0]["name"] == p
     assert not [r for r in state.k8s() if r.kind == "Role" and r.name == "jira"]
-    assert {r.name for r in state.k8s() if r.kind == "PriorityClass"} == {"atlbook-app", "atlbook-aux"}
+    assert {"atlbook-apps", "atlbook-services"} <= {r.name for r in state.k8s() if r.kind == "PriorityClass"}
     assert _by(state, "ResourceQuota", "atlbook-quota").body["spec"]["hard"]["pods"]
     assert _by(state, "LimitRange", "atlbook-limits").body["spec"]["limits"][0]["type"] == "Container"
     sc = _by(state, "StorageClass", "gp3").body
@@ -285,7 +285,8 @@ def test_connection_budget_overflow_blocks_with_numbers_and_both_fixes(variant):
     assert n["need"] == 4 * 100 + 2 * 100 + 2 * 20 + 100 + 10
     assert n["max_connections"] == 450 and n["need"] > n["max_connections"]
     assert n["bigger_class"] and n["pool_max_that_fits"]
-    assert "bigger class" in blocker.message and "pool max" in blocker.message
+    assert f"use {n['bigger_class']}" in blocker.message  # fix 1: a bigger class
+    assert f"pool max ≤ {n['pool_max_that_fits']}" in blocker.message  # fix 2: smaller pools
     assert str(n["need"]) in blocker.message and "450" in blocker.message
 
 
