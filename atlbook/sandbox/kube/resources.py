@@ -13,6 +13,7 @@ from typing import Any
 __all__ = [
     "RESOURCES",
     "ResourceType",
+    "api_group",
     "api_group_list",
     "api_resource_list",
     "api_versions",
