@@ -4,6 +4,7 @@ reason, type and message (``count`` and ``lastTimestamp`` go up), bounded in num
 from __future__ import annotations
 
 import secrets
+from collections import deque
 from typing import TYPE_CHECKING, Any
 
 from .errors import KubeApiError
@@ -36,12 +37,14 @@ class EventRecorder:
         self.store = store
         self.limit = limit
         self._index: dict[tuple[str, str, str, str], tuple[str, str]] = {}
-        self._order: list[tuple[str, str]] = []
+        self._order: deque[tuple[str, str]] = deque()
+        self._key_of: dict[tuple[str, str], tuple[str, str, str, str]] = {}
 
     def reset(self) -> None:
         """Forget the dedup index (after a store reset)."""
         self._index.clear()
         self._order.clear()
+        self._key_of.clear()
 
     def record(self, obj: Obj, type_: str, reason: str, message: str, component: str, host: str = "") -> None:
         """Record an event about ``obj``; never raises (events are best effort, as in Kubernetes)."""
@@ -89,9 +92,13 @@ class EventRecorder:
                     return
                 self.store.create("events", ev, ns, admit=False)
                 self._index[key] = (ns, name)
+                self._key_of[(ns, name)] = key
                 self._order.append((ns, name))
                 if len(self._order) > self.limit:
-                    old_ns, old_name = self._order.pop(0)
+                    old_ns, old_name = self._order.popleft()
                     self.store.force_remove("events", old_ns, old_name)
+                    old_key = self._key_of.pop((old_ns, old_name), None)
+                    if old_key is not None:
+                        self._index.pop(old_key, None)
         except KubeApiError:
             return
