@@ -97,7 +97,14 @@ def _engine(
         except ValueError:
             config = {}
         if str(config.get("enableNetworkPolicy", "")).lower() == "true":
-            return "vpc-cni"
+            if api is None:
+                return "vpc-cni"
+            # the add-on says enabled; the agent that enforces policies runs in the aws-node DaemonSet
+            for ds in k8s.list(api, "DaemonSet", "kube-system"):
+                if (ds.get("metadata") or {}).get("name") == "aws-node" and (ds.get("status") or {}).get(
+                    "numberReady"
+                ):
+                    return "vpc-cni"
     if api is not None:
         for ns in ("calico-system", "kube-system"):
             for ds in k8s.list(api, "DaemonSet", ns):

@@ -8,13 +8,14 @@ mutating calls; an interrupted apply resumes on rerun without repeating finished
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from typing import Any
 
 import pytest
 
 from atlbook import errors
-from atlbook.clients import k8s
+from atlbook.clients import Clients, k8s
 from atlbook.provisioning import apply, runbook
 
 WAITS = apply.Waits(timeout=60)
@@ -99,8 +100,11 @@ def test_interrupted_apply_resumes_without_repeating_finished_steps(clients, spe
     doc = json.loads(ledger["data"]["ledger.json"])
     assert len(doc["steps"]) == 30 and not doc.get("lock")
 
+    # resume as an operator whose target names no kubeconfig: the cluster is reached from
+    # describe_cluster (endpoint + CA) and an EKS token, as right after creating it
+    eks_only = Clients(dataclasses.replace(clients.target, kubeconfig=None, context=None))
     mark = sandbox_reset.audit.mark()
-    rerun = runbook.make_plan(clients, spec)
+    rerun = runbook.make_plan(eks_only, spec)
 
     def target(c: Any) -> str:
         return f"{c.kind} {c.namespace + '/' if c.namespace else ''}{c.name}"
@@ -109,7 +113,11 @@ def test_interrupted_apply_resumes_without_repeating_finished_steps(clients, spe
     after = {target(c) for c in rerun.changes if c.mutating}
     # what is left: everything not done, less the stack namespace the ledger needed first
     assert after == before - set(done) - {"Namespace atlassian"}
-    apply.apply(clients, rerun, confirmed=True, waits=WAITS, progress=lambda e: None)
+    apply.apply(eks_only, rerun, confirmed=True, waits=WAITS, progress=lambda e: None)
+    endpoint = eks_only.aws_call("eks", "describe_cluster", idempotent=True, name=spec.name)["cluster"][
+        "endpoint"
+    ]
+    assert eks_only.target.kubeconfig is None and eks_only.k8s.configuration.host == endpoint.rstrip("/")
     second_calls = sandbox_reset.audit.mutations(mark)
     assert first_calls and second_calls
     # the 30 finished steps were every AWS resource but CloudFront (it comes last) and the first
@@ -123,4 +131,4 @@ def test_interrupted_apply_resumes_without_repeating_finished_steps(clients, spe
     k8s_again = [e.path for e in second_calls if e.source == "k8s" and e.verb == "POST"]
     assert "/apis/scheduling.k8s.io/v1/priorityclasses" in k8s_first
     assert "/apis/scheduling.k8s.io/v1/priorityclasses" not in k8s_again
-    assert all(r["ok"] for r in runbook.postcheck_table(clients, rerun))
+    assert all(r["ok"] for r in runbook.postcheck_table(eks_only, rerun))
