@@ -1,0 +1,423 @@
+"""The calls of ``notebooks/30-upgrade.ipynb``: prepare (observe, gates, plan), confirm, run, result.
+
+::
+
+    up = runbook.prepare(clients, spec, "jira", "11.3.2")        # reads only
+    up.gates.table(); up.plan                                      # shown before anything changes
+    result = runbook.confirm_and_run(up, apply=True, measure_availability=True)
+    result.to_dict(); result.timeline_png(); result.raise_for_outcome()
+
+:func:`prepare` picks the plan: the upgrade plan when every gate passes (a blocked plan naming the
+failed gates otherwise: nothing can change); the rollback plan with ``rollback=True``; and when the
+ledger holds an unfinished upgrade of this product, the same upgrade plan again (its done steps are
+skipped), with a retry step for a node that halted.
+
+:func:`run` applies the plan under the ledger ``30-upgrade-<product>`` with the load generator running
+for the whole apply (``measure_availability``), and returns an :class:`UpgradeResult`: outcome
+(``upgraded``, ``rolled-back``, ``halted``, ``refused``), the per-step report, load stats per phase,
+the timeline and orchestration overhead; after a halt the evidence and both ways forward as plans.
+
+Refuses (``PreflightFailed`` via :meth:`UpgradeResult.raise_for_outcome`): a failed gate — nothing was
+changed; ``ConfigError``: an unknown product.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import json
+import pathlib
+from typing import Any
+
+from atlbook import errors, widgets
+from atlbook import plan as planmod
+from atlbook.clients import Clients
+from atlbook.products import catalogue
+from atlbook.upgrade import gates as gatesmod
+from atlbook.upgrade import load as loadmod
+from atlbook.upgrade import model, sequence
+from atlbook.upgrade import observe as obsmod
+from atlbook.upgrade import timeline as tl
+
+__all__ = [
+    "Upgrade",
+    "UpgradeResult",
+    "confirm_and_run",
+    "facts_for",
+    "ingress_base_url",
+    "prepare",
+    "run",
+]
+
+
+@dataclasses.dataclass
+class Upgrade:
+    """A prepared upgrade: what was observed, the gates, the facts and the plan (nothing changed yet)."""
+
+    clients: Clients
+    spec: Any
+    product: str
+    target_version: str
+    options: model.Options
+    observation: model.Observation
+    gates: gatesmod.GateReport
+    facts: model.Facts | None
+    plan: planmod.Plan
+    mode: str
+    """``upgrade``, ``resume``, ``rollback`` or ``refused``."""
+    context: sequence.Context | None = None
+    retry_plan: planmod.Plan | None = None
+
+    @property
+    def refused(self) -> bool:
+        """True when a gate failed (and this is not a rollback)."""
+        return self.mode == "refused"
+
+    def summary(self) -> dict[str, Any]:
+        """For the record: mode, facts, gates."""
+        return {
+            "mode": self.mode,
+            "product": self.product,
+            "target_version": self.target_version,
+            "facts": self.facts.to_dict() if self.facts else None,
+            "gates": self.gates.to_dict(),
+        }
+
+
+def facts_for(
+    obs: model.Observation, report: gatesmod.GateReport, spec: Any, to_version: str
+) -> model.Facts | None:
+    """The :class:`Facts` of a new upgrade from ``obs`` (``None`` without a StatefulSet or versions)."""
+    if obs.resume is not None:
+        return obs.resume
+    if obs.statefulset is None or not report.from_version or not obs.image:
+        return None
+    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%d%H%M%S")
+    snap = sequence.snapshot_id(
+        str(getattr(spec, "name", "stack")), obs.product, report.from_version, to_version, stamp
+    )
+    return model.Facts(
+        product=obs.product,
+        namespace=obs.namespace,
+        statefulset=obs.statefulset,
+        container=obs.container,
+        replicas=obs.replicas,
+        from_version=report.from_version,
+        to_version=to_version,
+        image_from=obs.image,
+        image_to=obsmod.with_tag(obs.image, to_version),
+        partition_before=obs.partition if obs.partition < obs.replicas else 0,
+        service=obs.service,
+        snapshot_id=snap,
+        db_instance=str((obs.rds or {}).get("identifier") or ""),
+    )
+
+
+def prepare(
+    clients: Clients,
+    spec: Any,
+    product: str,
+    target_version: str,
+    *,
+    rollback: bool = False,
+    options: model.Options | None = None,
+) -> Upgrade:
+    """Observe, judge the gates and build the plan (see the module docstring). Reads only."""
+    opts = options or model.Options()
+    info = catalogue.get(product)
+    obs = obsmod.observe(clients, spec, info.name, opts)
+    target = target_version or (obs.resume.to_version if obs.resume else "")
+    report = gatesmod.evaluate(obs, target, opts)
+    facts = facts_for(obs, report, spec, target)
+    timeline = tl.Timeline()
+    stack = str(getattr(spec, "name", "") or "") or None
+    if facts is None:
+        steps = planmod.Plan(model.runbook_name(info.name), stack=stack)
+        steps.add(
+            planmod.Step(
+                "preflight",
+                "preflight gates",
+                kind="check",
+                blocked=tuple(g.evidence for g in report.failed) or ("nothing to upgrade",),
+            )
+        )
+        return Upgrade(clients, spec, info.name, target, opts, obs, report, None, steps, "refused")
+    ctx = sequence.Context(
+        clients,
+        spec,
+        facts,
+        opts,
+        timeline,
+        creds=obsmod.auth(clients, spec, info.name),
+        context_path=obs.context_path,
+    )
+    if rollback:
+        if obs.resume is None:
+            ctx.notes.append("no unfinished upgrade in the ledger: rolling back to the running image")
+        steps = sequence.rollback_plan(ctx, obs)
+        return Upgrade(clients, spec, info.name, target, opts, obs, report, facts, steps, "rollback", ctx)
+    retry_pod = None
+    retry_count = 0
+    failed = obs.resume_failed_step
+    if obs.resume is not None and failed and failed.startswith("node-"):
+        retry_pod = failed[len("node-") :]
+        retry_count = sum(
+            1
+            for x in (obs.own_ledger.detail.get("failures") if obs.own_ledger else []) or []
+            if x.get("step") == failed
+        )
+    steps = sequence.upgrade_plan(ctx, retry_pod=retry_pod, retry_count=retry_count)
+    if not report.passed:
+        for gate in report.failed:
+            steps.steps[0].blocked = (*steps.steps[0].blocked, f"{gate.id}: {gate.evidence}")
+        return Upgrade(clients, spec, info.name, target, opts, obs, report, facts, steps, "refused", ctx)
+    mode = "resume" if obs.resume is not None else "upgrade"
+    return Upgrade(
+        clients, spec, info.name, target, opts, obs, report, facts, steps, mode, ctx, retry_plan=None
+    )
+
+
+def ingress_base_url(
+    clients: Clients, spec: Any, facts: model.Facts, override: str = "", context_path: str = ""
+) -> str:
+    """The product's base URL through the stack's ingress — what the target says.
+
+    ``override`` wins. Otherwise a target that publishes where its ingress listens (the sandbox's
+    ``state.json`` ``ingress_url``, which routes ``/<namespace>/<service>/…`` to the Service, so the pods'
+    ``context_path`` follows) gives that URL; else the stack's public host with the product's context
+    path from the stack description (``https://<ingress.host><context_path>``).
+    """
+    if override:
+        return override.rstrip("/")
+    folder = getattr(clients.target, "sandbox_dir", None)
+    if isinstance(folder, pathlib.Path) and (folder / "state.json").is_file():
+        try:
+            state = json.loads((folder / "state.json").read_text())
+        except (OSError, ValueError):
+            state = {}
+        url = state.get("ingress_url") if isinstance(state, dict) else None
+        if url:
+            return (
+                f"{str(url).rstrip('/')}/{facts.namespace}/{facts.service or facts.statefulset}{context_path}"
+            )
+    pspec = getattr(getattr(spec, "products", None), facts.product, None)
+    context = str(getattr(pspec, "context_path", "") or "")
+    host = getattr(getattr(spec, "ingress", None), "host", None)
+    if not host:
+        raise errors.ConfigError("no ingress host in the stack description; set load_url")
+    scheme = (
+        "https"
+        if getattr(spec.ingress, "tls_secret", None) or not getattr(spec, "is_sandbox", False)
+        else "http"
+    )
+    return f"{scheme}://{host}{context}"
+
+
+@dataclasses.dataclass
+class UpgradeResult:
+    """What :func:`run` did (see the module docstring)."""
+
+    outcome: str
+    mode: str
+    product: str
+    facts: dict[str, Any] | None
+    report: dict[str, Any] | None
+    load: loadmod.LoadReport | None
+    timeline: tl.Timeline
+    overhead: dict[str, Any]
+    post_checks: list[dict[str, Any]]
+    halt: dict[str, Any] | None = None
+    ways_forward: dict[str, Any] | None = None
+    error: str | None = None
+    seconds: float = 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        """For the record."""
+        return {
+            "outcome": self.outcome,
+            "mode": self.mode,
+            "product": self.product,
+            "facts": self.facts,
+            "report": self.report,
+            "load": self.load.to_dict() if self.load else None,
+            "timeline": self.timeline.rows(),
+            "overhead": self.overhead,
+            "post_checks": self.post_checks,
+            "halt": self.halt,
+            "ways_forward": self.ways_forward,
+            "error": self.error,
+            "seconds": round(self.seconds, 3),
+        }
+
+    def figures(self) -> dict[str, Any]:
+        """Key figures: failures, p50/p99 (ms), overhead %, seconds."""
+        overall = self.load.overall() if self.load else {}
+        return {
+            "outcome": self.outcome,
+            "requests": overall.get("requests"),
+            "failures": overall.get("failures"),
+            "p50_ms": overall.get("p50_ms"),
+            "p99_ms": overall.get("p99_ms"),
+            "overhead_pct": self.overhead.get("overhead_pct"),
+            "seconds": round(self.seconds, 3),
+        }
+
+    def load_table(self) -> Any:
+        """Load stats per phase as a pandas DataFrame."""
+        import pandas as pd
+
+        return pd.DataFrame(self.load.stats() if self.load else [])
+
+    def timeline_plot(self) -> Any:
+        """The timeline figure (steps, node windows, load latency and failures)."""
+        return tl.plot(self.timeline, self.load.samples if self.load else ())
+
+    def timeline_png(self) -> str:
+        """The timeline as a base64 PNG."""
+        return tl.png(self.timeline_plot())
+
+    def raise_for_outcome(self) -> None:
+        """Raise ``PreflightFailed`` (refused) or ``UpgradeBlocked`` (halted); nothing otherwise."""
+        if self.outcome == "refused":
+            raise errors.PreflightFailed(f"upgrade refused before any change: {self.error}")
+        if self.outcome == "halted":
+            raise errors.UpgradeBlocked(
+                f"upgrade halted at {self.halt.get('step') if self.halt else '?'}: {self.error}; "
+                "ways forward: rerun (retry the node) or rollback: true"
+            )
+
+
+def run(
+    up: Upgrade,
+    *,
+    measure_availability: bool = True,
+    load_url: str = "",
+    ledger: planmod.Ledger | None = None,
+) -> UpgradeResult:
+    """Apply ``up.plan`` under the ledger with the load generator running; never raises for a halt.
+
+    A refused upgrade returns at once (no change, no ledger write). ``LedgerLocked`` propagates.
+    """
+    ctx = up.context
+    timeline = ctx.timeline if ctx else tl.Timeline()
+    facts = up.facts
+    if up.refused or ctx is None or facts is None:
+        return UpgradeResult(
+            "refused",
+            up.mode,
+            up.product,
+            facts.to_dict() if facts else None,
+            None,
+            None,
+            timeline,
+            tl.overhead(0.0, []),
+            [],
+            error=up.gates.summary(),
+        )
+    if ledger is None:
+        ledger = planmod.Ledger(
+            planmod.ConfigMapBackend(
+                up.clients,
+                str(getattr(up.spec, "namespace", facts.namespace)),
+                model.runbook_name(up.product),
+            ),
+            runbook=model.runbook_name(up.product),
+            stack=str(getattr(up.spec, "name", "") or "") or None,
+        )
+    generator: loadmod.LoadGenerator | None = None
+    if measure_availability:
+        url = ingress_base_url(up.clients, up.spec, facts, load_url, up.observation.context_path)
+        generator = loadmod.LoadGenerator(
+            url,
+            up.observation.info.health_path,
+            users=up.options.load_users,
+            think=up.options.load_think,
+            timeout=up.options.load_timeout,
+            clock=timeline.now,
+            origin=0.0,
+        )
+        timeline.phase_listeners.append(generator.set_phase)
+    started = timeline.now()
+    outcome = "rolled-back" if up.mode == "rollback" else "upgraded"
+    report: dict[str, Any] | None = None
+    halt: dict[str, Any] | None = None
+    ways: dict[str, Any] | None = None
+    error: str | None = None
+    try:
+        if generator is not None:
+            generator.start()
+            generator.set_phase("start")
+        try:
+            applied = planmod.apply(up.plan, ledger, progress=timeline.on_step)
+            report = applied.to_dict()
+        except planmod.ApplyFailed as e:
+            outcome = "halted"
+            error = str(e)
+            report = e.report.to_dict()
+            halt = sequence.halt_evidence(ctx, e.step, str(e.__cause__ or e))
+            halt["phase"] = e.phase
+            ways = _ways_forward(up, e.step)
+    finally:
+        load = generator.stop() if generator is not None else None
+    return UpgradeResult(
+        outcome,
+        up.mode,
+        up.product,
+        facts.to_dict(),
+        report,
+        load,
+        timeline,
+        timeline.overhead(),
+        ctx.post_checks,
+        halt=halt,
+        ways_forward=ways,
+        error=error,
+        seconds=timeline.now() - started,
+    )
+
+
+def _ways_forward(up: Upgrade, failed_step: str) -> dict[str, Any]:
+    """Both ways forward after a halt, as plans (not applied)."""
+    out: dict[str, Any] = {}
+    try:
+        retry_up = prepare(up.clients, up.spec, up.product, up.target_version, options=up.options)
+        out["retry"] = {
+            "how": "rerun with apply: true (after fixing the cause): it resumes and retries the node",
+            "plan": retry_up.plan.to_dict(),
+        }
+    except errors.AtlbookError as e:
+        out["retry"] = {"error": f"{type(e).__name__}: {e}"}
+    try:
+        back = prepare(up.clients, up.spec, up.product, up.target_version, rollback=True, options=up.options)
+        out["rollback"] = {
+            "how": "rerun the runbook with rollback: true and apply: true",
+            "plan": back.plan.to_dict(),
+        }
+    except errors.AtlbookError as e:
+        out["rollback"] = {"error": f"{type(e).__name__}: {e}"}
+    out["failed_step"] = failed_step
+    return out
+
+
+def confirm_and_run(
+    up: Upgrade, *, apply: bool, measure_availability: bool = True, load_url: str = ""
+) -> UpgradeResult | None:
+    """The runbook's gate: with ``apply`` run now; in JupyterLab show Apply → Confirm; headless plan only.
+
+    A refused upgrade returns its (refused) result without asking. Returns ``None`` when not applied now.
+    """
+    if up.refused:
+        return run(up, measure_availability=False)
+    summary = {
+        "creates": up.plan.counts.get("create", 0),
+        "updates": up.plan.counts.get("update", 0),
+        "deletes": up.plan.counts.get("delete", 0),
+        "stack": getattr(up.spec, "name", None),
+    }
+
+    def later() -> None:
+        run(up, measure_availability=measure_availability, load_url=load_url)
+
+    if widgets.confirm_apply(summary, apply, stack=getattr(up.spec, "name", None), on_confirm=later):
+        return run(up, measure_availability=measure_availability, load_url=load_url)
+    return None
