@@ -308,3 +308,28 @@ def test_export_writes_one_ordered_file_per_object(sandbox_spec, tmp_path, monke
     (tmp_path / "other" / "notes.txt").write_text("x")
     with pytest.raises(Exception, match="other files"):
         export.export_dir(state, tmp_path / "other")
+
+
+@pytest.mark.parametrize("product", ["jira", "confluence", "bitbucket"])
+def test_agrees_with_the_products_catalogue(sandbox_spec, product):
+    from atlbook.products import catalogue
+
+    info = catalogue.get(product)
+    state = desired.build(sandbox_spec)
+    sts = _by(state, "StatefulSet", product).body
+    pod = sts["spec"]["template"]["spec"]
+    (container,) = pod["containers"]
+    ports = {p["name"]: p["containerPort"] for p in container["ports"]}
+    assert ports["http"] == info.http_port
+    assert dict(info.cluster_ports).items() <= ports.items()
+    assert sts["spec"]["selector"]["matchLabels"] == catalogue.labels(product)
+    assert container["image"] == f"{info.image}:{sandbox_spec.products.model_dump()[product]['version']}"
+    assert set(info.clustering_env) <= set(_env(container))
+    assert info.pool_env is None or info.pool_env[0] in _env(container)
+    assert pod["terminationGracePeriodSeconds"] == info.termination_grace_seconds
+    assert pod["securityContext"]["fsGroup"] == info.fs_group
+    assert container["readinessProbe"]["failureThreshold"] == info.readiness_failure_threshold
+    mounts = {m["name"]: m["mountPath"] for m in container["volumeMounts"]}
+    assert mounts == {"local-home": info.local_home, "shared-home": info.shared_home}
+    has_role = any(r.kind == "Role" and r.name == product for r in state.k8s())
+    assert has_role == info.needs_discovery_rbac
