@@ -279,7 +279,7 @@ class ProductNode:
 
     def all_logs(self, previous: bool = False) -> list[str]:
         """The current (or previous container's) log lines."""
-        self.tick()
+        self.announce()
         return list(self.previous_logs if previous else self.logs)
 
     # --- HTTP -------------------------------------------------------------------------------------------
@@ -295,7 +295,7 @@ class ProductNode:
                 )
             path = path[len(self.context_path) :] or "/"
         method = req.method.upper()
-        self.tick()
+        self.announce()
         state = self.state()
         if path == "/status":
             code = {"RUNNING": 200, "STARTING": 200, "ERROR": 500, "MAINTENANCE": 503}[state]

@@ -297,6 +297,7 @@ class SimulatedProducts:
             node = self._pods.pop(key, None)
         if node is None:
             return
+        self._apply_faults(node)
         node.announce()
         node.log("INFO", f"Shutting down {node.product} node {node.node_id}")
         node.alive = False
@@ -328,7 +329,7 @@ class SimulatedProducts:
         node = self.node(str(meta.get("namespace", "default")), str(meta.get("name", "")))
         if node is None:
             return None if product_of(pod) is None else False
-        node.tick()
+        node.announce()
         return node.ready()
 
     def logs(self, pod: Pod, container: str, previous: bool) -> list[str] | None:
