@@ -308,14 +308,14 @@ def _steps(rt: _Runtime, pplan: ProvisionPlan) -> planmod.Plan:
     steps: list[planmod.Step] = []
     blocked = tuple(f.message for f in pplan.findings if f.severity == "blocker")
     warnings = tuple(f.message for f in pplan.findings if f.severity == "warning")
-    for index, change in enumerate(pplan.changes):
+    for change in pplan.changes:
         if change.action in ("found", "missing"):
             continue
         r = change.resource
         target = f"{change.kind} {change.namespace + '/' if change.namespace else ''}{change.name}"
         step_id = f"{change.action}:{change.key}#{_fingerprint(change)}"
         extra: dict[str, Any] = {}
-        if index == 0:
+        if not steps:  # the plan's findings ride on its first step
             extra = {"blocked": blocked, "warnings": warnings}
         if change.action in ("create", "update") and r is not None:
             verify: Callable[[], str | None] | None
@@ -421,6 +421,9 @@ def apply(
     A plan without changes runs its read-only checks and makes no mutating call. Raises
     ``atlbook.plan.ApplyFailed`` at the first failing step (the ledger keeps what was done).
     """
+    if pplan.blocked:
+        reasons = "; ".join(f.message for f in pplan.findings if f.severity == "blocker")
+        raise errors.PlanError(f"the plan is blocked, nothing was changed: {reasons}")
     rt = _Runtime(clients, pplan, waits or Waits())
     steps = _steps(rt, pplan)
     if steps.is_blocked:

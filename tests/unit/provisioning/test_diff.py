@@ -141,3 +141,39 @@ def test_plan_summary_is_json_and_counts_every_action(sandbox_spec):
     }
     assert summary["blocked"] is True
     assert all(set(row) >= {"action", "kind", "name", "changes"} for row in plan.rows())
+
+
+class _Tripwire:
+    """Clients that must not be used: any attribute access fails the test."""
+
+    def __getattr__(self, name):
+        raise AssertionError(f"Must not be called: clients.{name}")
+
+
+def test_findings_reach_the_plan_and_a_blocked_plan_is_never_applied(variant):
+    from atlbook import errors
+    from atlbook.provisioning import apply
+
+    efs = desired.build(variant(**{"storage.bitbucket_shared_home": "efs"}))
+    warned = diff.plan(efs, diff.Observed(objects=_world(efs), outputs=OUTPUTS, engine="vpc-cni"))
+    assert "bitbucket-on-efs" in {f["code"] for f in warned.summary()["findings"]} and not warned.blocked
+
+    over = desired.build(
+        variant(
+            **{
+                "database.instance_class": "db.t3.medium",
+                "products.jira.replicas": 6,
+                "products.jira.db_pool_max": 100,
+            }
+        )
+    )
+    blocked = diff.plan(over, diff.Observed(objects={}, outputs=OUTPUTS, engine="vpc-cni"))
+    (finding,) = [f for f in blocked.summary()["findings"] if f["code"] == "connection-budget"]
+    assert (
+        finding["severity"] == "blocker"
+        and finding["numbers"]["need"] > finding["numbers"]["max_connections"]
+    )
+    with pytest.raises(errors.PlanError, match="blocked"):
+        apply.apply(_Tripwire(), blocked, confirmed=True)
+    steps = apply.to_plan(_Tripwire(), blocked)
+    assert steps.is_blocked and any("DB connections" in reason for _, reason in steps.blocked)
