@@ -238,6 +238,8 @@ class Scheduler:
                 self._failed[uid] = (message, now)
                 if prev is None or prev[0] != message or changed:
                     self._mark_unschedulable(pod, message)
+                if message.startswith("0/"):
+                    self._preempt(pod, nodes, assigned)
                 continue
             self._failed.pop(uid, None)
             if not self.emu.volumes.bind_for_pod(pod, chosen.obj):
@@ -439,6 +441,89 @@ class Scheduler:
             if cnt[v] + 1 - low > int(c.get("maxSkew", 1)):
                 return False
         return True
+
+    # -- preemption ------------------------------------------------------------------------------------
+    def _preempt(self, pod: Obj, nodes: list[_NodeInfo], assigned: list[tuple[Obj, _NodeInfo]]) -> None:
+        """DefaultPreemption, simplified: on the node where evicting the fewest lower-priority pods (lowest
+        priority first) lets ``pod`` pass every filter, delete those victims and nominate the node."""
+        spec = pod["spec"]
+        prio = int(spec.get("priority", 0))
+        if spec.get("preemptionPolicy") == "Never":
+            return
+        nominated = (pod.get("status") or {}).get("nominatedNodeName")
+        if nominated and any(
+            p["metadata"].get("deletionTimestamp") for p in self.emu.store.pods_on_node(nominated)
+        ):
+            return  # victims are still terminating
+        best: tuple[tuple[int, int], _NodeInfo, list[Obj]] | None = None
+        saved = self._anti_assigned
+        try:
+            for n in nodes:
+                lower = sorted(
+                    (
+                        p
+                        for p in n.assigned
+                        if int(p["spec"].get("priority", 0)) < prio
+                        and not p["metadata"].get("deletionTimestamp")
+                    ),
+                    key=lambda p: (int(p["spec"].get("priority", 0)), p["metadata"]["name"]),
+                )
+                if not lower:
+                    continue
+                victims = self._fewest_victims(pod, n, lower, assigned)
+                if victims is None:
+                    continue
+                rank = (len(victims), max(int(v["spec"].get("priority", 0)) for v in victims))
+                if best is None or rank < best[0]:
+                    best = (rank, n, victims)
+        finally:
+            self._anti_assigned = saved
+        if best is None:
+            return
+        _rank, node, victims = best
+        for v in victims:
+            self.emu.events.record(
+                v,
+                "Normal",
+                "Preempted",
+                f"Preempted by pod {pod['metadata']['uid']} on node {node.name}",
+                self.component,
+            )
+            self.emu.store.delete("pods", v["metadata"]["namespace"], v["metadata"]["name"])
+
+        def nominate(p: Obj) -> Obj:
+            p.setdefault("status", {})["nominatedNodeName"] = node.name
+            return p
+
+        self.emu.store.mutate(
+            "pods", pod["metadata"]["namespace"], pod["metadata"]["name"], nominate, subresource="status"
+        )
+
+    def _fewest_victims(
+        self, pod: Obj, n: _NodeInfo, lower: list[Obj], assigned: list[tuple[Obj, _NodeInfo]]
+    ) -> list[Obj] | None:
+        def fits(removed: list[Obj]) -> bool:
+            gone = {p["metadata"]["uid"] for p in removed}
+            trial = _NodeInfo(n.obj)
+            trial.used_cpu = n.used_cpu - sum(pod_requests(p)["cpu"] for p in removed)
+            trial.used_mem = n.used_mem - sum(pod_requests(p)["memory"] for p in removed)
+            trial.used_pods = n.used_pods - len(removed)
+            trial.assigned = [p for p in n.assigned if p["metadata"]["uid"] not in gone]
+            rest = [(p, trial if ni is n else ni) for p, ni in assigned if p["metadata"]["uid"] not in gone]
+            self._anti_assigned = [(p, ni) for p, ni in rest if _terms(p, "podAntiAffinity")]
+            chosen, _msg = self._schedule_one(pod, [trial], rest, Counter(), Counter())
+            return chosen is not None
+
+        if not fits(lower):
+            return None
+        victims = list(lower)
+        for p in sorted(
+            lower, key=lambda p: -int(p["spec"].get("priority", 0))
+        ):  # reprieve the highest first
+            trial = [v for v in victims if v is not p]
+            if fits(trial):
+                victims = trial
+        return victims
 
     # -- writes ----------------------------------------------------------------------------------------
     def _bind(self, pod: Obj, node: str) -> Obj | None:

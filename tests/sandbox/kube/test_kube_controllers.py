@@ -707,3 +707,32 @@ def test_readiness_waits_for_the_probe_initial_delay(
     kube.wait_for(lambda: False, 60)
     assert not _ready(core.read_namespaced_pod("slow", NS)), "not Ready before initialDelaySeconds"
     wait(lambda: _ready(core.read_namespaced_pod("slow", NS)), "Ready after the initial delay")
+
+
+def test_preemption_of_lower_priority_pods(core: client.CoreV1Api, nodes: Any, wait: Any) -> None:
+    sched = client.SchedulingV1Api(core.api_client)
+    sched.create_priority_class({"metadata": {"name": "product"}, "value": 1000})
+    sched.create_priority_class({"metadata": {"name": "batch"}, "value": 10})
+    nodes(1, cpu="2")
+
+    def pod(name: str, pc: str, cpu: str) -> dict[str, Any]:
+        return {
+            "metadata": {"name": name},
+            "spec": {
+                "priorityClassName": pc,
+                "containers": [{"name": "c", "image": "i:1", "resources": {"requests": {"cpu": cpu}}}],
+            },
+        }
+
+    core.create_namespaced_pod(NS, pod("batch-a", "batch", "500m"))
+    core.create_namespaced_pod(NS, pod("batch-b", "batch", "1"))
+    wait(lambda: all(_ready(p) for p in core.list_namespaced_pod(NS).items), "batch pods running")
+    core.create_namespaced_pod(NS, pod("jira-0", "product", "1"))
+    wait(
+        lambda: core.read_namespaced_pod("jira-0", NS).spec.node_name == "node-0",
+        "jira-0 scheduled by preemption",
+    )
+    names = {p.metadata.name for p in core.list_namespaced_pod(NS).items}
+    assert names == {"batch-a", "jira-0"}, "only the victim needed (batch-b) was preempted"
+    events = core.list_namespaced_event(NS, field_selector="involvedObject.name=batch-b,reason=Preempted")
+    assert events.items and events.items[0].message.startswith("Preempted by pod")
