@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from collections import Counter
 from typing import Any
 
 import pytest
@@ -47,7 +48,14 @@ def test_empty_to_ha_stack_then_idempotent_then_scale_jira(clients, spec, sandbo
     }
 
     mark = sandbox_reset.audit.mark()
+    seen: list[Any] = []
+    recording = [True]
+    sandbox_reset.kube.add_request_observer(lambda e: seen.append(e) if recording[0] else None)
     second = runbook.make_plan(clients, spec)
+    recording[0] = False
+    reads = Counter((e.verb, e.resource, e.namespace) for e in seen)
+    assert not [k for k in reads if k[0] == "get"], reads  # no GET per object
+    assert set(reads.values()) == {1}, reads  # one list per kind per namespace
     assert second.mutations == 0, [c.row() for c in second.changes if c.mutating]
     apply.apply(clients, second, confirmed=True, waits=WAITS, progress=lambda e: None)
     assert sandbox_reset.audit.mutations(mark) == []
