@@ -202,8 +202,13 @@ def _k8s_action(rt: _Runtime, change: Change) -> Callable[[], str]:
         body = _bound(rt, r)
         if r.secret_refs:
             data = dict(body.get("stringData") or {})
+            missing = {f.path.removeprefix("data.") for f in change.fields}
             for key, ref in r.secret_refs.items():
                 data[key] = _resolve(rt, ref)
+            if change.action == "update":
+                # only the keys the Secret lacks: a value that exists (e.g. a generated Hazelcast group
+                # password the running cluster uses) is never replaced by provisioning
+                data = {k: v for k, v in data.items() if k in missing}
             body["stringData"] = data
         ns = r.namespace or None
         if change.action == "create":
