@@ -166,7 +166,8 @@ def prepare(
             for x in (obs.own_ledger.detail.get("failures") if obs.own_ledger else []) or []
             if x.get("step") == failed
         )
-    steps = sequence.upgrade_plan(ctx, retry_pod=retry_pod, retry_count=retry_count)
+    retry_uid = next((p.uid for p in obs.pods if p.name == retry_pod), "")
+    steps = sequence.upgrade_plan(ctx, retry_pod=retry_pod, retry_count=retry_count, retry_uid=retry_uid)
     if not report.passed:
         for gate in report.failed:
             steps.steps[0].blocked = (*steps.steps[0].blocked, f"{gate.id}: {gate.evidence}")

@@ -23,8 +23,8 @@ loop, or the node timeout): the remaining nodes are untouched and keep serving t
 
 Ways forward after a halt (both are plans, applied under the same ledger):
 
-- *retry*: ``retry-<pod>-<n>`` deletes the failed pod once so that it starts again on the new image,
-  then the rest of the upgrade plan (its done steps are skipped);
+- *retry*: ``retry-<pod>-<n>`` deletes the failed pod once (a clean start: its upgrade tasks run
+  again, its log starts afresh), then the rest of the upgrade plan (its done steps are skipped);
 - *rollback* (``rollback: true``): partition = replicas, image back to the old version, each pod not on
   the old image rolled back from the highest ordinal down (a pod stuck not Ready on the new revision is
   deleted: Kubernetes' "forced rollback"), partition back, upgrade mode cancelled when the product allows
@@ -342,8 +342,14 @@ def _partition(ctx: Context) -> int:
 # --- upgrade plan ----------------------------------------------------------------------------------------
 
 
-def upgrade_plan(ctx: Context, *, retry_pod: str | None = None, retry_count: int = 0) -> plan.Plan:
-    """The upgrade plan for ``ctx.facts`` (see the module docstring); ``retry_pod`` adds the retry step."""
+def upgrade_plan(
+    ctx: Context, *, retry_pod: str | None = None, retry_count: int = 0, retry_uid: str = ""
+) -> plan.Plan:
+    """The upgrade plan for ``ctx.facts`` (see the module docstring).
+
+    ``retry_pod`` adds the retry step: it deletes that pod once — only while it is still the pod with
+    ``retry_uid`` (the one that failed), so a rerun after an interruption does not restart it twice.
+    """
     f = ctx.facts
     stack = str(getattr(ctx.spec, "name", "") or "")
     steps = plan.Plan(model.runbook_name(f.product), stack=stack or None)
@@ -491,14 +497,12 @@ def upgrade_plan(ctx: Context, *, retry_pod: str | None = None, retry_count: int
             doc = ctx.pod(retry_pod)
             if doc is None:
                 return f"{retry_pod} is being recreated already"
-            view = obsmod.pod_view(ctx.clients, f.product, doc, ctx.creds)
-            if view.ready and view.running:
-                return f"{retry_pod} is Ready and RUNNING; not restarted"
+            view = obsmod.pod_view(ctx.clients, f.product, doc, ctx.creds, ask=False)
+            if retry_uid and view.uid != retry_uid:
+                return f"{retry_pod} was replaced since it failed (new uid); not deleted again"
             if not view.terminating:
                 k8s.delete(ctx.clients.k8s, "Pod", retry_pod, f.namespace, policy=ctx.clients.policy)
-            return (
-                f"deleted {retry_pod} (was: ready {view.ready}, /status {view.status_state}); it starts again"
-            )
+            return f"deleted {retry_pod} (ready {view.ready}); it starts again on {f.image_to}"
 
         steps.add(
             plan.Step(

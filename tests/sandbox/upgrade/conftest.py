@@ -47,9 +47,13 @@ class Built:
 
     def prepare(self, target: str | None = None, *, rollback: bool = False, **kw: Any) -> runbook.Upgrade:
         version = self.info["next"] if target is None else target
-        return runbook.prepare(self.clients, self.spec, self.product, version, rollback=rollback, options=self.options(**kw))
+        return runbook.prepare(
+            self.clients, self.spec, self.product, version, rollback=rollback, options=self.options(**kw)
+        )
 
-    def upgrade(self, target: str | None = None, *, rollback: bool = False, measure: bool = True, **kw: Any) -> runbook.UpgradeResult:
+    def upgrade(
+        self, target: str | None = None, *, rollback: bool = False, measure: bool = True, **kw: Any
+    ) -> runbook.UpgradeResult:
         up = self.prepare(target, rollback=rollback, **kw)
         return runbook.run(up, measure_availability=measure)
 
@@ -57,7 +61,10 @@ class Built:
         from atlbook.clients import k8s
 
         return k8s.list(
-            self.clients.k8s, "Pod", stackbuilder.NAMESPACE, label_selector=f"app.kubernetes.io/name={self.product}"
+            self.clients.k8s,
+            "Pod",
+            stackbuilder.NAMESPACE,
+            label_selector=f"app.kubernetes.io/name={self.product}",
         )
 
     def versions(self) -> dict[str, str]:
@@ -69,11 +76,7 @@ class Built:
         }
 
     def k8s_mutations(self, mark: int) -> list[Any]:
-        return [
-            e
-            for e in self.box.audit.mutations(since=mark)
-            if "/configmaps" not in e.path
-        ]
+        return [e for e in self.box.audit.mutations(since=mark) if "/configmaps" not in e.path]
 
 
 @pytest.fixture

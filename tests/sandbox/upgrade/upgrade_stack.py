@@ -81,7 +81,10 @@ def build(
             "apiVersion": "v1",
             "kind": "Service",
             "metadata": {"name": product, "namespace": NAMESPACE},
-            "spec": {"selector": labels, "ports": [{"name": "http", "port": 80, "targetPort": PORTS[product]}]},
+            "spec": {
+                "selector": labels,
+                "ports": [{"name": "http", "port": 80, "targetPort": PORTS[product]}],
+            },
         },
     )
     sts = statefulset_manifest(product, product, replicas, VERSIONS[product])
