@@ -149,13 +149,16 @@ def _ledger_gate(obs: model.Observation) -> Gate:
     own = model.runbook_name(obs.product)
     busy = []
     for lv in obs.ledgers:
-        if lv.live_lock:
+        if lv.live_lock and not lv.dead_holder:
             busy.append(f"{lv.runbook} is running: {lv.holder} holds {lv.configmap} since {lv.since}")
         elif lv.unfinished and lv.runbook != own:
             busy.append(f"{lv.runbook} has an unfinished run ({lv.steps_done} steps done in {lv.configmap})")
     if busy:
         return Gate("ledger", title, False, "; ".join(busy) + " — finish or roll it back first")
     resumed = " (resuming this upgrade's unfinished run)" if obs.resume else ""
+    dead = [lv.configmap for lv in obs.ledgers if lv.live_lock and lv.dead_holder]
+    if dead:
+        resumed += f"; the lock in {', '.join(dead)} was left by a process gone from this host: recovered"
     return Gate("ledger", title, True, f"{len(obs.ledgers)} ledger(s), none locked or unfinished{resumed}")
 
 

@@ -163,6 +163,8 @@ class LedgerView:
     unfinished: bool
     steps_done: int
     detail: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    dead_holder: bool = False
+    """The lock's holder is a process on this host that no longer exists: the next run recovers it."""
 
 
 @dataclasses.dataclass

@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
+import socket
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -198,6 +200,20 @@ def _iso_to_dt(text: Any) -> dt.datetime | None:
         return None
 
 
+def _dead_here(lock: Mapping[str, Any]) -> bool:
+    """Whether the lock was taken by a process on this host that no longer exists."""
+    pid = lock.get("pid")
+    if lock.get("host") != socket.gethostname() or not isinstance(pid, int):
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
+
+
 def ledgers(
     clients: Clients, namespaces: list[str], now: dt.datetime | None = None
 ) -> list[model.LedgerView]:
@@ -233,6 +249,7 @@ def ledgers(
                     unfinished=bool(steps) and not doc.get("completed"),
                     steps_done=len(steps),
                     detail={"steps": steps, "failures": doc.get("failures") or [], "plan": doc.get("plan")},
+                    dead_holder=bool(lock) and _dead_here(lock),
                 )
             )
     return out
