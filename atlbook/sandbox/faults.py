@@ -127,6 +127,7 @@ class FaultManager:
         """The emulator, when there is one: node faults stop its kubelets, crash-loop kills containers."""
         self._stopped_kubelets: set[str] = set()
         products.add_tick_listener(self.tick)
+        products.pod_down = self.pod_name_down
 
     # --- queries used by hooks --------------------------------------------------------------------------
 
@@ -143,6 +144,11 @@ class FaultManager:
             )
             return self.book.applies("az-outage", zone)
         return False
+
+    def pod_name_down(self, namespace: str, name: str) -> bool:
+        """Whether the named pod's node is down."""
+        pod = self.store.peek("Pod", namespace, name)
+        return pod is not None and self.pod_down(pod)
 
     def pod_down(self, pod: dict[str, Any]) -> bool:
         """Whether the pod's node is down."""

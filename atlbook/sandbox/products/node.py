@@ -103,8 +103,8 @@ class ProductCluster:
     lock: threading.RLock = field(default_factory=threading.RLock)
 
     def live(self) -> list[ProductNode]:
-        """Nodes whose pods run now and that have joined."""
-        return [n for n in self.nodes.values() if n.alive and n.joined]
+        """Nodes whose pods run now, that have joined, and that the others can reach."""
+        return [n for n in self.nodes.values() if n.alive and n.joined and not n.unreachable]
 
     def observe(self) -> None:
         """Recompute the ZDU state from the live nodes' versions."""
@@ -145,6 +145,8 @@ class ProductNode:
     _last_efs_log: float = float("-inf")
     efs_slow: bool = False
     memory_pressure: bool = False
+    unreachable: bool = False
+    """Set while the node's worker node is lost: the other nodes see it stop heart-beating."""
     """Set while ``pod-oom`` targets the node: it logs GC distress before the kubelet OOM-kills it."""
     """Set while the ``efs-credits-exhausted`` fault holds: the node logs slow shared-home I/O."""
 
@@ -431,14 +433,14 @@ class ProductNode:
         c = self.cluster
         if n.node_id in c.offline:
             state = "OFFLINE"
-        elif not n.alive:
+        elif not n.alive or n.unreachable:
             state = "ACTIVE"  # Jira keeps reporting a dead node as active until marked offline
         else:
             state = {"RUNNING": "ACTIVE", "STARTING": "ACTIVATING", "ERROR": "ACTIVE"}[n.state()]
         return {
             "nodeId": n.node_id,
             "state": state,
-            "alive": n.alive and n.state() != "ERROR",
+            "alive": n.alive and not n.unreachable and n.state() != "ERROR",
             "ip": n.ip,
             "cacheListenerPort": 40001,
             "nodeBuildNumber": _build_number(n.version),
@@ -462,7 +464,7 @@ class ProductNode:
             if node is None:
                 return json_response(404, {"errorMessages": [f"Node {node_id} does not exist"]})
             if len(parts) == 5 and parts[4] == "offline" and method == "PUT":
-                if node.alive:
+                if node.alive and not node.unreachable:
                     return json_response(
                         400, {"errorMessages": [f"Node {node_id} is alive; cannot mark offline"]}
                     )

@@ -125,6 +125,8 @@ class SimulatedProducts:
         self._tick_seconds = tick_seconds
         self._thread: threading.Thread | None = None
         self._tick_listeners: list[Callable[[], None]] = []
+        self.pod_down: Callable[[str, str], bool] = lambda namespace, pod: False
+        """Whether a pod's worker node is lost (set by the sandbox from its fault manager)."""
 
     def add_tick_listener(self, fn: Callable[[], None]) -> None:
         """Call ``fn()`` after every maintenance tick (fault upkeep)."""
@@ -188,6 +190,7 @@ class SimulatedProducts:
             exhausted = self.faults.applies("db-pool-exhausted", *attrs)
             n.pool.demand = n.pool.max_size * 2 if exhausted else n.pool.min_size
         n.crash = self.faults.applies("crash-loop", *attrs)
+        n.unreachable = self.pod_down(ns, n.pod_name)
         n.efs_slow = "efs-credits-exhausted" in self.faults.active()
         n.memory_pressure = self.faults.applies("pod-oom", n.pod_name, f"{ns}/{n.pod_name}")
 

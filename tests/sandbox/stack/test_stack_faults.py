@@ -15,6 +15,15 @@ from atlbook.testing import wait_until
 
 
 @pytest.fixture
+def jira2(sandbox_reset: Any, eks_cluster: Any, product_stack: Any, running: Any) -> Any:
+    """Two RUNNING Jira nodes on a 3-node EKS cluster."""
+    eks_cluster(nodes=3)
+    product_stack("jira", replicas=2)
+    wait_until(lambda: running("atl", ["jira-0", "jira-1"]), what="both Jira nodes RUNNING")
+    return sandbox_reset
+
+
+@pytest.fixture
 def jira(sandbox_reset: Any, eks_cluster: Any, product_stack: Any, running: Any) -> Any:
     """One RUNNING Jira node on a 3-node EKS cluster (one node per zone)."""
     eks_cluster(nodes=3)
@@ -51,6 +60,17 @@ def test_catalogue_and_unknown_fault(sandbox_reset: Any) -> None:
         sandbox_reset.fault("disk-full")
     with pytest.raises(FaultError, match="needs a target version"):
         sandbox_reset.fault("bad-upgrade")
+
+
+def test_node_lost_seen_by_the_other_jira_node(jira2: Any, k8s_api: Any, proxy: Any) -> None:
+    node_name = _pod(k8s_api, "jira-1").spec.node_name
+    jira2.fault("node-lost", node_name)
+    wait_until(lambda: not _ready(_pod(k8s_api, "jira-1")), what="jira-1 not Ready")
+    nodes = {n["nodeId"]: n for n in proxy("atl", "jira-0", 8080, "/rest/api/2/cluster/nodes")[1]}
+    assert nodes["jira-1"]["state"] == "ACTIVE" and nodes["jira-1"]["alive"] is False
+    assert proxy("atl", "jira-0", 8080, "/rest/api/2/cluster/node/jira-1/offline", "PUT")[0] == 204
+    nodes = {n["nodeId"]: n for n in proxy("atl", "jira-0", 8080, "/rest/api/2/cluster/nodes")[1]}
+    assert nodes["jira-1"]["state"] == "OFFLINE"
 
 
 def test_node_lost(jira: Any, k8s_api: Any, proxy: Any) -> None:
