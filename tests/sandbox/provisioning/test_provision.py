@@ -60,6 +60,27 @@ def test_empty_to_ha_stack_then_idempotent_then_scale_jira(clients, spec, sandbo
     apply.apply(clients, second, confirmed=True, waits=WAITS, progress=lambda e: None)
     assert sandbox_reset.audit.mutations(mark) == []
 
+    stray = {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {
+            "name": "left-over",
+            "namespace": "atlassian",
+            "labels": {"atlbook.io/stack": spec.name},
+        },
+    }
+    k8s.create(clients.k8s, stray)
+    kept = runbook.make_plan(clients, spec)
+    assert [(c.action, c.name) for c in kept.changes if c.action in ("undesired", "delete")] == [
+        ("undesired", "left-over")
+    ]
+    assert kept.mutations == 0
+    pruned = runbook.make_plan(clients, spec, delete_undesired=True)
+    assert [(c.action, c.name) for c in pruned.changes if c.mutating] == [("delete", "left-over")]
+    apply.apply(clients, pruned, confirmed=True, waits=WAITS, progress=lambda e: None)
+    with pytest.raises(errors.NotFound):
+        k8s.get(clients.k8s, "ConfigMap", "left-over", "atlassian")
+
     scaled = spec.model_copy(deep=True)
     scaled.products.jira.replicas = 3
     third = runbook.make_plan(clients, scaled)
