@@ -482,7 +482,8 @@ class Handler(BaseHTTPRequestHandler):
                 dry_run=dry,
             )
             if rt.key in RETURNS_DELETED_OBJECT or not gone:
-                self._send_json(200 if gone else 202 if rt.key != "pods" else 200, obj)
+                # 202 while finalizers hold the object; graceful pod and namespace deletion answer 200
+                self._send_json(200 if gone or rt.key in ("pods", "namespaces") else 202, obj)
             else:
                 self._send_json(
                     200,
