@@ -294,9 +294,11 @@ def run(
     measure_availability: bool = True,
     load_url: str = "",
     ledger: planmod.Ledger | None = None,
+    show_progress: bool = True,
 ) -> UpgradeResult:
     """Apply ``up.plan`` under the ledger with the load generator running; never raises for a halt.
 
+    ``show_progress``: a progress bar per step (:func:`atlbook.widgets.progress`; lines headless).
     A refused upgrade returns at once (no change, no ledger write). ``LedgerLocked`` propagates.
     """
     ctx = up.context
@@ -344,12 +346,21 @@ def run(
     halt: dict[str, Any] | None = None
     ways: dict[str, Any] | None = None
     error: str | None = None
+    bar: widgets.Progress[Any] | None = (
+        widgets.progress(total=len(up.plan.steps), description=up.plan.name) if show_progress else None
+    )
+
+    def progress(event: planmod.StepEvent) -> None:
+        timeline.on_step(event)
+        if bar is not None and event.status in ("done", "skipped", "checked", "unchanged"):
+            bar.update()
+
     try:
         if generator is not None:
             generator.start()
             generator.set_phase("start")
         try:
-            applied = planmod.apply(up.plan, ledger, progress=timeline.on_step)
+            applied = planmod.apply(up.plan, ledger, progress=progress)
             report = applied.to_dict()
         except planmod.ApplyFailed as e:
             outcome = "halted"
@@ -360,6 +371,8 @@ def run(
             ways = _ways_forward(up, e.step)
     finally:
         load = generator.stop() if generator is not None else None
+        if bar is not None:
+            bar.close()
     return UpgradeResult(
         outcome,
         up.mode,

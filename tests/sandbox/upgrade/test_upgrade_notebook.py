@@ -1,0 +1,55 @@
+"""``notebooks/30-upgrade.ipynb`` executed headless by ``atlbook run`` against the sandbox.
+
+Aspects: with ``apply: true`` the runbook upgrades Jira under load and its record holds the gates (all
+passed), the plan, the steps done, the figures (0 failed requests), the per-phase load stats, the
+overhead and a timeline PNG; an ineligible version fails the run at the outcome cell with the refusal
+recorded and no change made.
+"""
+
+from __future__ import annotations
+
+import pathlib
+
+import upgrade_stack as stackbuilder
+
+from atlbook import records, runner
+
+ROOT = pathlib.Path(__file__).resolve().parents[3]
+
+
+def _run(tmp_path: pathlib.Path, **params: str):
+    return runner.run(
+        "30-upgrade",
+        [ROOT / "parameters" / "sandbox.yaml"],
+        list(params.items()),
+        apply=True,
+        output_root=tmp_path / "records",
+        directory=ROOT / "notebooks",
+    )
+
+
+def test_notebook_upgrades_jira_and_records_it(stack, tmp_path) -> None:
+    built = stack("jira", 2)
+    result = _run(tmp_path, product="jira", target_version=stackbuilder.NEXT["jira"])
+    values = records.read(result.record.path)
+    assert result.outcome == "succeeded", result.error
+    assert values["gates"]["passed"] is True
+    assert values["mode"] == "upgrade"
+    assert values["figures"]["outcome"] == "upgraded"
+    assert values["figures"]["failures"] == 0 and values["figures"]["requests"] > 0
+    assert "node-jira-1" in values["steps_done"] and "approve" in values["steps_done"]
+    assert values["load"]["failures"] == 0
+    assert values["overhead"]["overhead_pct"] is not None
+    assert values["timeline_png"]
+    assert set(built.versions().values()) == {stackbuilder.NEXT["jira"]}
+
+
+def test_notebook_refuses_an_ineligible_version(stack, tmp_path) -> None:
+    built = stack("jira", 2)
+    mark = built.box.audit.mark()
+    result = _run(tmp_path, product="jira", target_version="12.0.0")
+    values = records.read(result.record.path)
+    assert result.outcome == "failed"
+    assert values["gates"]["passed"] is False
+    assert values["upgrade"]["outcome"] == "refused"
+    assert built.box.audit.mutations(since=mark) == []
