@@ -35,8 +35,8 @@ EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_BAD_INPUT = 2
 
-EXTENSIONS = ("atlbook.sandbox.cli", "atlbook.demo", "atlbook.lab")
-"""Modules that add sub-commands with ``register(subparsers)`` (sandbox, demo, lab)."""
+EXTENSIONS = ("atlbook.sandbox.cli", "atlbook.demo", "atlbook.lab", "atlbook.diagnosis.cli")
+"""Modules that add sub-commands with ``register(subparsers)`` (sandbox, demo, lab, checks)."""
 
 RECORDS_DIR_ENV = "ATLBOOK_RECORDS_DIR"
 
