@@ -754,6 +754,12 @@ def _cluster_objects(s: _spec.SpecView) -> list[Resource]:
             note="the ingress load balancer; CloudFront's origin",
         ),
         _k8s(
+            "IngressClass",
+            {"name": s.ingress_class, "labels": lab},
+            spec={"controller": "k8s.io/ingress-nginx"},
+            note="the class every product Ingress names",
+        ),
+        _k8s(
             "PodDisruptionBudget",
             {"name": name, "namespace": ns, "labels": lab},
             spec={"maxUnavailable": 1, "selector": {"matchLabels": sel}},

@@ -41,6 +41,7 @@ KINDS: dict[str, Kind] = {
         "cluster_role_binding",
         False,
     ),
+    "IngressClass": Kind("networking.k8s.io/v1", "V1IngressClass", "NetworkingV1Api", "ingress_class", False),
     "PersistentVolume": Kind("v1", "V1PersistentVolume", "CoreV1Api", "persistent_volume", False),
     "ResourceQuota": Kind("v1", "V1ResourceQuota", "CoreV1Api", "resource_quota", True),
     "LimitRange": Kind("v1", "V1LimitRange", "CoreV1Api", "limit_range", True),
