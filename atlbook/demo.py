@@ -14,9 +14,7 @@ and the sandbox's own control endpoint for faults (a rehearsal, not a runbook st
 from __future__ import annotations
 
 import argparse
-import subprocess
 import sys
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -71,8 +69,9 @@ def _expect_index_fixed(values: dict[str, Any]) -> str | None:
 
 
 def _inject_index_corrupt(control: Any) -> str:
-    result = control.fault("index-corrupt", "jira-1")
-    return f"fault     index-corrupt injected on {result.get('target') or 'jira-1'}"
+    from atlbook.sandbox import rehearsal
+
+    return f"fault     {rehearsal.inject(control, 'index-corrupt', 'jira-1')}"
 
 
 def story(jira_version: str) -> list[DemoStep]:
@@ -88,36 +87,15 @@ def story(jira_version: str) -> list[DemoStep]:
             apply=True,
             label=f"Jira {jira_version} → {target} under load",
         ),
-        DemoStep("40-diagnose", label="diagnose the paged incident", before=_inject_index_corrupt,
-                 expect=_expect_index_drift),
+        DemoStep(
+            "40-diagnose",
+            label="diagnose the paged incident",
+            before=_inject_index_corrupt,
+            expect=_expect_index_drift,
+        ),
         DemoStep("50-index-recovery", apply=True, label="recover the index", expect=_expect_index_fixed),
         DemoStep("40-diagnose", label="diagnose again: clean", expect=_expect_healthy),
     ]
-
-
-def _sandbox_control(state_dir: Path | None, time_factor: float | None) -> Any:
-    """A control client for a running sandbox: reset when it runs, started detached when it does not."""
-    from atlbook.sandbox import cli as sandbox_cli
-    from atlbook.sandbox.control import ControlClient
-    from atlbook.sandbox.paths import default_state_dir
-
-    d = state_dir or default_state_dir()
-    state = sandbox_cli._state(d)
-    if state and state.get("running") and sandbox_cli._running_pid(d) is not None:
-        control = ControlClient(str(state["control_url"]))
-        control.reset()
-        print(f"sandbox   reset (pid {state.get('pid')}, {d})")
-        return control
-    cmd = [sys.executable, "-m", "atlbook.sandbox.cli", "--dir", str(d), "up", "--detach"]
-    if time_factor:
-        cmd += ["--time-factor", str(time_factor)]
-    t0 = time.monotonic()
-    done = subprocess.run(cmd, capture_output=True, text=True, check=False)  # noqa: S603 - our own module
-    if done.returncode != 0:
-        raise errors.RunbookFailed(f"the sandbox did not start: {done.stderr.strip() or done.stdout.strip()}")
-    state = sandbox_cli._state(d) or {}
-    print(f"sandbox   up in {time.monotonic() - t0:.1f} s ({d}; stop with `atlbook sandbox down`)")
-    return ControlClient(str(state["control_url"]))
 
 
 def run(args: argparse.Namespace) -> int:
@@ -130,7 +108,12 @@ def run(args: argparse.Namespace) -> int:
         print(f"error: {SANDBOX_FILE} not found; run `make demo` from the repository root", file=sys.stderr)
         return 2
     spec = parameters.load_stack(str(files[0]))
-    control = _sandbox_control(Path(args.state_dir) if args.state_dir else None, args.time_factor)
+    from atlbook.sandbox import rehearsal
+
+    control, line = rehearsal.ensure_running(
+        Path(args.state_dir) if args.state_dir else None, time_factor=args.time_factor, reset=True
+    )
+    print(line)
     available = {b.id for b in runner.list_runbooks(inspect=False)}
     steps = [s for s in story(spec.products.jira.version) if s.runbook in available]
     named = {s.runbook for s in steps}
