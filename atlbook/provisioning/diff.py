@@ -234,10 +234,19 @@ def _comparable(resource: Resource, body: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
+def _secret_value(resource: Resource, key: str) -> str:
+    ref = resource.secret_refs.get(key)
+    if ref == "generate":
+        return "<generated>"
+    if ref:
+        return f"<from {ref}>"
+    return str((resource.body.get("stringData") or {}).get(key, ""))  # not secret (e.g. a user name)
+
+
 def _secret_keys_missing(resource: Resource, observed: Mapping[str, Any]) -> list[FieldChange]:
     wanted = set((resource.body.get("stringData") or {}).keys())
     have = set((observed.get("data") or {}).keys()) | set((observed.get("stringData") or {}).keys())
-    return [FieldChange(f"data.{k}", None, "<from reference>") for k in sorted(wanted - have)]
+    return [FieldChange(f"data.{k}", None, _secret_value(resource, k)) for k in sorted(wanted - have)]
 
 
 def _change(resource: Resource, observed: Mapping[str, Any] | None, outputs: Mapping[str, Any]) -> Change:
@@ -254,6 +263,8 @@ def _change(resource: Resource, observed: Mapping[str, Any] | None, outputs: Map
     if resource.lookup:
         return dataclasses.replace(change, action="found" if observed is not None else "missing")
     if observed is None:
+        if resource.kind == "Secret" and resource.provider == "k8s":
+            return dataclasses.replace(change, fields=tuple(_secret_keys_missing(resource, {})))
         return change
     body = bind(resource.body, outputs)
     fields = compare(_comparable(resource, body), observed)

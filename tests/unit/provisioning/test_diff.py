@@ -97,7 +97,9 @@ def test_secret_values_are_never_compared_or_shown(sandbox_spec):
     world[key]["data"] = {"username": "YWRtaW4="}  # password key missing
     plan = diff.plan(state, diff.Observed(objects=world, outputs=OUTPUTS, engine="vpc-cni"))
     (change,) = [c for c in plan.changes if c.mutating]
-    assert change.key == key and [str(f) for f in change.fields] == ["data.password: ∅ → <from reference>"]
+    assert change.key == key and [str(f) for f in change.fields] == [
+        "data.password: ∅ → <from env:ATLBOOK_SANDBOX_ADMIN_PASSWORD>"
+    ]
     assert "YWRtaW4=" not in json.dumps(plan.rows())
 
 
@@ -177,3 +179,12 @@ def test_findings_reach_the_plan_and_a_blocked_plan_is_never_applied(variant):
         apply.apply(_Tripwire(), blocked, confirmed=True)
     steps = apply.to_plan(_Tripwire(), blocked)
     assert steps.is_blocked and any("DB connections" in reason for _, reason in steps.blocked)
+
+
+def test_plan_shows_secret_references_never_values(sandbox_spec, monkeypatch):
+    monkeypatch.setenv("ATLBOOK_SANDBOX_ADMIN_PASSWORD", "planted-admin-value")
+    state = desired.build(sandbox_spec)
+    plan = diff.plan(state, diff.Observed(objects={}, outputs=OUTPUTS, engine="vpc-cni"))
+    (row,) = [r for r in plan.rows() if r["kind"] == "Secret" and r["name"] == "jira-admin"]
+    assert "data.password: ∅ → <from env:ATLBOOK_SANDBOX_ADMIN_PASSWORD>" in row["changes"]
+    assert "planted-admin-value" not in json.dumps(plan.summary(), default=str)
