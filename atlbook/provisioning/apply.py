@@ -102,9 +102,11 @@ class _Runtime:
 
     @property
     def outputs(self) -> dict[str, Any]:
+        """Late-bound values known so far (shared with the AWS handlers)."""
         return self.ctx.outputs
 
     def api(self) -> Any:
+        """The Kubernetes ApiClient: kubeconfig context, else the EKS cluster (describe + token)."""
         if self._api is None:
             api = observe.k8s_api(self.clients, self.cluster, cluster_exists=True)
             if api is None:  # pragma: no cover - cluster_exists=True always yields one
