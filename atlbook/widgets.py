@@ -411,10 +411,13 @@ def _source_label(source: str) -> str:
     for piece in source.split(" + "):
         path = Path(piece)
         if path.suffix in (".yaml", ".yml"):
-            try:
-                shown = str(path.resolve().relative_to(Path.cwd().resolve().parent))
-            except ValueError:
-                shown = path.name
+            if path.parent.name == "parameters":
+                shown = f"parameters/{path.name}"
+            else:
+                try:
+                    shown = str(path.resolve().relative_to(Path.cwd().resolve()))
+                except ValueError:
+                    shown = str(path)
             parts.append(f"file {shown}")
         else:
             parts.append(piece)
@@ -966,6 +969,7 @@ class PlanApply(Generic[P]):
         outcome = w.HTML("")
         box = w.VBox([w.HBox([button, confirm, cancel]), status, bar, table, outcome])
         box.add_class("atlbook-apply-gate")
+        self._widgets.update(gate=box, apply_button=button, confirm_button=confirm)
         view = _View(box, "")
         rows: dict[str, dict[str, Any]] = {}
         phase = {"now": "idle"}  # idle | asking | applying | applied | failed

@@ -1,0 +1,81 @@
+"""Driving JupyterLab 4 with Playwright: open a notebook, Run All, wait for the kernel (tooling.md recipe)."""
+
+from __future__ import annotations
+
+import json
+import time
+import urllib.request
+from typing import Any
+
+INDICATOR = ".jp-NotebookPanel:not(.lm-mod-hidden) .jp-Notebook-ExecutionIndicator"
+"""The notebook toolbar's execution indicator; ``data-status`` is ``idle`` / ``busy``."""
+
+
+def shutdown_sessions(lab: Any) -> None:
+    """Stop every kernel session of the server: each test starts from a fresh kernel."""
+    with urllib.request.urlopen(lab.url("api/sessions"), timeout=10) as r:  # noqa: S310 - loopback
+        sessions = json.load(r)
+    for s in sessions:
+        req = urllib.request.Request(lab.url(f"api/sessions/{s['id']}"), method="DELETE")
+        urllib.request.urlopen(req, timeout=30).close()  # noqa: S310 - loopback
+
+
+def accept_dialogs(page: Any) -> None:
+    """Accept any dialog JupyterLab put up (a stray "Select Kernel" would block a run)."""
+    for button in page.locator(".jp-Dialog .jp-mod-accept").all():
+        if button.is_visible():
+            button.click()
+
+
+def open_notebook(page: Any, lab: Any, name: str) -> None:
+    """Open ``name`` alone (the workspace is reset) and wait until its kernel is idle."""
+    page.goto(f"http://127.0.0.1:{lab.port}/lab/tree/{name}?reset&token={lab.token}")
+    page.wait_for_selector(".jp-NotebookPanel .jp-Notebook .jp-Cell", timeout=90_000)
+    accept_dialogs(page)
+    # the indicator says "idle" before any kernel exists: wait for the kernel itself to be connected
+    page.wait_for_function(
+        "() => /\\(ipykernel\\) \\| Idle/.test("
+        "(document.querySelector('#jp-main-statusbar')?.innerText || '').replace(/\\s*\\n\\s*/g, ' | '))",
+        timeout=90_000,
+    )
+    wait_idle(page, 90_000)
+
+
+def wait_idle(page: Any, timeout: float = 120_000) -> None:
+    """Wait until the kernel of the notebook in view is idle."""
+    page.wait_for_selector(f"{INDICATOR}[data-status='idle']", timeout=timeout)
+
+
+def run_all(page: Any) -> None:
+    """Run ▸ Run All Cells."""
+    accept_dialogs(page)
+    page.click(".lm-MenuBar-itemLabel:text-is('Run')")
+    page.click(".lm-Menu-itemLabel:text-is('Run All Cells')")
+
+
+ERRORS = ".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']"
+
+
+def cell_errors(page: Any) -> list[str]:
+    """Tracebacks shown in the notebook."""
+    texts = [e.inner_text() for e in page.locator(ERRORS).all()]
+    return [t for t in texts if "Traceback" in t or "Error" in t]
+
+
+def run_all_and_wait(page: Any, until: str, timeout: float = 120_000) -> Any:
+    """Run All, wait for ``until`` (a selector inside the notebook), then for the kernel to be idle.
+
+    Fails at once, with the traceback, when a cell raises on the way.
+    """
+    run_all(page)
+    found = page.locator(until).first
+    deadline = time.monotonic() + timeout / 1000
+    while not found.is_visible():
+        errors = cell_errors(page)
+        assert not errors, errors[0][-3000:]
+        assert time.monotonic() < deadline, f"{until} did not appear in {timeout / 1000:.0f} s"
+        page.wait_for_timeout(250)
+    wait_idle(page, timeout)
+    errors = cell_errors(page)
+    assert not errors, errors[0][-3000:]
+    return found

@@ -1,0 +1,112 @@
+"""The runbooks in JupyterLab, in headless Chromium, against the sandbox.
+
+Covers (issue 9):
+- 10-provision: Run All shows the parameter panel and the plan table; *Apply* asks for confirmation
+  naming the creates / updates / deletes and the stack; *Confirm* applies with a live status table and
+  shows the post-checks table; the sandbox then holds the stack (official kubernetes client);
+- 40-diagnose: the findings table and the timeline plot render;
+- the parameter panel: an invalid value shows the schema's error text and changes nothing; a valid edit
+  makes the plan stale and disables *Apply*.
+Each test leaves ``screenshot.png`` (and named shots) under its ``tmp_path``.
+"""
+
+from __future__ import annotations
+
+import re
+
+from jupyterlab_ui import open_notebook, run_all_and_wait, shutdown_sessions, wait_idle
+from kubernetes import client as k8s
+
+NAMESPACE = "atlassian"
+
+
+def test_provision_plan_apply_confirm_postchecks(lab, page, shot, sandbox_reset, k8s_api) -> None:
+    shutdown_sessions(lab)
+    open_notebook(page, lab, "10-provision.ipynb")
+    run_all_and_wait(page, ".atlbook-apply-gate button:has-text('Apply')")
+
+    panel = page.locator(".atlbook-parameter-panel").first
+    assert "file parameters/sandbox.yaml" in panel.inner_text()
+    plan = page.locator(".atlbook-plan").first
+    plan.locator("table").first.wait_for()
+    assert re.search(r"\d+ create\(s\)", plan.inner_text())
+    assert plan.locator("td:text-is('create')").count() > 10
+    gate = page.locator(".atlbook-apply-gate").first
+    gate.scroll_into_view_if_needed()
+    shot("plan")
+
+    apply = gate.locator("button:has-text('Apply')")
+    assert apply.is_enabled()
+    apply.click()
+    confirm = gate.locator("button:has-text('Confirm:')")
+    confirm.wait_for(state="visible")
+    question = confirm.inner_text()
+    counts = r"\d+ create\(s\), \d+ update\(s\), \d+ delete\(s\) on stack 'sandbox'"
+    assert re.search(counts, question), question
+    confirm.click()
+
+    after = gate.locator(".atlbook-after table")
+    after.wait_for(state="visible", timeout=180_000)
+    wait_idle(page)
+    assert "applied" in gate.inner_text()
+    assert gate.locator(".atlbook-status td:text-is('done')").count() > 10
+    after.scroll_into_view_if_needed()
+    shot("applied")
+
+    apps = k8s.AppsV1Api(k8s_api)
+    sets = {s.metadata.name: s for s in apps.list_namespaced_stateful_set(NAMESPACE).items}
+    for product in ("jira", "confluence", "bitbucket"):
+        assert product in sets, sorted(sets)
+        assert sets[product].status.ready_replicas == sets[product].spec.replicas == 2
+    ingresses = k8s.NetworkingV1Api(k8s_api).list_namespaced_ingress(NAMESPACE).items
+    assert ingresses
+
+
+def test_diagnose_findings_table_and_plot(lab, page, shot) -> None:
+    shutdown_sessions(lab)
+    open_notebook(page, lab, "40-diagnose.ipynb")
+    run_all_and_wait(page, ".jp-OutputArea-output img", timeout=180_000)
+
+    headers = page.locator(".jp-OutputArea-output table th:text-is('severity')")
+    assert headers.count() >= 1
+    findings = headers.first.locator("xpath=ancestor::table[1]")
+    for column in ("rank", "check", "summary", "remedy"):
+        assert findings.locator(f"th:text-is('{column}')").count() == 1
+    plot = page.locator(".jp-OutputArea-output img").last
+    plot.scroll_into_view_if_needed()
+    box = plot.bounding_box()
+    assert box is not None and box["width"] > 300 and box["height"] > 200
+    shot("findings-and-plot")
+
+
+def test_parameter_panel_invalid_value_shows_error_and_stales_the_plan(lab, page, shot) -> None:
+    shutdown_sessions(lab)
+    open_notebook(page, lab, "10-provision.ipynb")
+    run_all_and_wait(page, ".atlbook-apply-gate button:has-text('Apply')")
+    panel = page.locator(".atlbook-parameter-panel").first
+    panel.scroll_into_view_if_needed()
+    panel.locator("summary").first.click()  # unfold the stack's values
+    secret = panel.locator("tr:has(td:text-is('stack.database.master_password'))")
+    assert secret.locator("td").nth(1).inner_text() == "env:ATLBOOK_SANDBOX_DB_PASSWORD"  # the reference only
+
+    panel.locator(".atlbook-param-key input").fill("stack.products.jira.replicas")
+    panel.locator(".atlbook-param-value input").fill("0")
+    panel.locator("button:text-is('Set')").click()
+    error = panel.locator(".atlbook-param-error")
+    error.wait_for(state="visible")
+    assert "stack.products.jira.replicas" in error.inner_text()
+    assert "too small" in error.inner_text() and ">= 1" in error.inner_text()
+    error.scroll_into_view_if_needed()
+    shot("invalid-parameter")
+
+    gate = page.locator(".atlbook-apply-gate").first
+    assert gate.locator("button:has-text('Apply')").is_enabled()  # an invalid edit changes nothing
+
+    panel.locator(".atlbook-param-value input").fill("3")
+    panel.locator("button:text-is('Set')").click()
+    error.wait_for(state="detached")
+    page.locator(".atlbook-apply-gate :text('parameters were edited')").first.wait_for()
+    assert gate.locator("button:has-text('Apply')").is_disabled()
+    assert "override" in panel.inner_text()
+    gate.scroll_into_view_if_needed()
+    shot("stale-plan")
