@@ -316,13 +316,17 @@ def plan(desired: DesiredState, observed: Observed, *, delete_undesired: bool = 
         changes.append(
             Change(
                 key=key,
-                action="delete" if delete_undesired else "undesired",
+                action="delete" if delete_undesired and provider == "k8s" else "undesired",
                 provider=provider,
                 kind=kind,
                 name=name,
                 namespace=namespace,
                 note="carries this stack's label/tag but is not desired"
-                + ("" if delete_undesired else "; kept (delete_undesired is off)"),
+                + (
+                    "; AWS resources are never deleted by provisioning: remove it by hand if it must go"
+                    if provider == "aws"
+                    else ("" if delete_undesired else "; kept (delete_undesired is off)")
+                ),
             )
         )
     findings = list(desired.findings)

@@ -115,6 +115,23 @@ def _engine(
     return None
 
 
+def _aws_extra(clients: Clients, state: DesiredState, cluster_exists: bool) -> dict[str, dict[str, Any]]:
+    """Node groups and add-ons of the stack's cluster that are not desired (e.g. a zone removed)."""
+    if not cluster_exists:
+        return {}
+    cluster = str(state.facts.get("cluster", state.stack))
+    wanted = {r.key for r in state.aws()}
+    extra: dict[str, dict[str, Any]] = {}
+    groups = clients.aws_call("eks", "list_nodegroups", idempotent=True, clusterName=cluster).get(
+        "nodegroups"
+    )
+    for name in groups or []:
+        key = f"aws/EksNodegroup/{name}"
+        if key not in wanted and str(name).startswith(f"{state.stack}-"):
+            extra[key] = {"nodegroupName": name}
+    return extra
+
+
 def observe(clients: Clients, state: DesiredState) -> Observed:
     """Everything ``state`` names, as it exists now. Read-only: no mutating call is made.
 
@@ -125,11 +142,12 @@ def observe(clients: Clients, state: DesiredState) -> Observed:
     exists = aws_objects.get(f"aws/EksCluster/{cluster}") is not None
     api = k8s_api(clients, cluster, cluster_exists=exists)
     k8s_objects: dict[str, dict[str, Any] | None] = {r.key: None for r in state.k8s()}
-    extra: dict[str, dict[str, Any]] = {}
+    extra: dict[str, dict[str, Any]] = _aws_extra(clients, state, exists)
     notes: list[str] = []
     if api is not None:
         try:
-            k8s_objects, extra, k8s_outputs = observe_k8s(api, state)
+            k8s_objects, k8s_extra, k8s_outputs = observe_k8s(api, state)
+            extra.update(k8s_extra)
             outputs.update(k8s_outputs)
         except errors.Unavailable:
             if exists:

@@ -105,14 +105,19 @@ def test_secret_values_are_never_compared_or_shown(sandbox_spec):
 
 def test_present_but_not_desired_is_reported_and_only_deleted_on_request(sandbox_spec):
     state = desired.build(sandbox_spec)
-    extra = {"k8s/ConfigMap/atlassian/old-thing": {"metadata": {"name": "old-thing"}}}
+    extra = {
+        "k8s/ConfigMap/atlassian/old-thing": {"metadata": {"name": "old-thing"}},
+        "aws/EksNodegroup/sandbox-apps-us-east-1d": {"nodegroupName": "sandbox-apps-us-east-1d"},
+    }
     observed = diff.Observed(objects=_world(state), outputs=OUTPUTS, extra=extra, engine="vpc-cni")
     kept = diff.plan(state, observed)
     (row,) = [c for c in kept.changes if c.name == "old-thing"]
     assert row.action == "undesired" and not row.mutating and kept.mutations == 0
+    (ng,) = [c for c in kept.changes if c.kind == "EksNodegroup" and c.action == "undesired"]
+    assert ng.name == "sandbox-apps-us-east-1d" and "never deleted" in ng.note
     gone = diff.plan(state, observed, delete_undesired=True)
     (row,) = [c for c in gone.changes if c.name == "old-thing"]
-    assert row.action == "delete" and gone.mutations == 1
+    assert row.action == "delete" and gone.mutations == 1  # the AWS node group is still only reported
 
 
 def test_network_policy_engine_absent_blocks(sandbox_spec):
