@@ -543,18 +543,23 @@ def _d(obj: Any, *keys: str) -> Any:
 
 
 def _product_of(labels: Mapping[str, str], owner: str | None, name: str) -> str | None:
+    """The product whose *node* this pod is, or None (helpers such as Synchrony, NFS, OpenSearch are not).
+
+    A chart label naming something else (``app.kubernetes.io/name: bitbucket-nfs``) wins over names:
+    ``bitbucket-nfs-0`` is Bitbucket's NFS server, not a Bitbucket node. Unlabelled pods count when their
+    owner is the product's StatefulSet (``jira``) or their name is ``<product>-<ordinal>``.
+    """
     for key in ("app.kubernetes.io/name", "app", "atlbook/product"):
         value = labels.get(key)
         if value in PRODUCTS:
             return value
-    for candidate in (owner, name):
-        if candidate:
-            for product in PRODUCTS:
-                if candidate == product or candidate.startswith(product + "-"):
-                    # ``jira-0`` from StatefulSet ``jira``; not ``jira-nfs-...`` helpers of other kinds
-                    rest = candidate[len(product) :].lstrip("-")
-                    if candidate == owner or rest.isdigit():
-                        return product
+    if labels.get("app.kubernetes.io/name") or labels.get("app"):
+        return None
+    if owner in PRODUCTS:
+        return owner
+    for product in PRODUCTS:
+        if name.startswith(product + "-") and name[len(product) + 1 :].isdigit():
+            return product
     return None
 
 

@@ -225,10 +225,21 @@ class PostgresServer:
 
     def ensure_role(self, name: str, password: str) -> None:
         """Create (or re-password) a login role like an RDS master user: CREATEDB, CREATEROLE, pg_monitor,
-        and all privileges on the product databases. Refuses reserved names (``postgres``, ``pg_*``)."""
-        if name == "postgres" or name.startswith("pg_") or not name:
+        and all privileges on the product databases.
+
+        ``postgres`` (RDS's default master user name) only gets its TCP password set: it is already the
+        superuser here, and the sandbox itself keeps reaching it over the trusted unix socket. Refuses
+        ``pg_*`` and empty names.
+        """
+        if name.startswith("pg_") or not name:
             raise ValueError(f"refusing to manage the reserved role {name!r}")
         ident = psycopg.sql.Identifier(name)
+        if name == "postgres":
+            with self.superuser_connect() as conn:
+                conn.execute(
+                    psycopg.sql.SQL("ALTER ROLE {} PASSWORD {}").format(ident, psycopg.sql.Literal(password))
+                )
+            return
         with self.superuser_connect() as conn:
             if conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (name,)).fetchone():
                 conn.execute(

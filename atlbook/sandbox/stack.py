@@ -53,6 +53,7 @@ __all__ = [
     "CONTEXT",
     "DEFAULT_TIME_FACTOR",
     "REGION",
+    "SECRET_ENV",
     "Sandbox",
     "default_state_dir",
 ]
@@ -64,6 +65,8 @@ DEFAULT_TIME_FACTOR = 60.0
 CONTEXT = "atlbook-sandbox"
 REGION = "us-east-1"
 ADMIN_USER = "kubernetes-admin"
+SECRET_ENV = ("ATLBOOK_SANDBOX_ADMIN_PASSWORD", "ATLBOOK_SANDBOX_DB_PASSWORD")
+"""Env references of ``parameters/sandbox.yaml``; the sandbox exports random values for them in ``env``."""
 """The Kubernetes user of the kubeconfig's static token."""
 
 
@@ -90,6 +93,8 @@ class Sandbox:
         self.audit = AuditLog()
         self.faults_book = FaultBook()
         self.admin_token = "atlbook-sandbox-" + secrets.token_hex(16)
+        self.passwords: dict[str, str] = {name: secrets.token_urlsafe(18) for name in SECRET_ENV}
+        """Per-sandbox random values of the env references that ``parameters/sandbox.yaml`` names."""
         self.kube: Any = None
         self.aws: AwsSandbox | None = None
         self.postgres: PostgresServer | None = None
@@ -410,8 +415,12 @@ class Sandbox:
             "AWS_REGION": REGION,
             "KUBECONFIG": str(self.kubeconfig_path.resolve()),
             "ATLBOOK_SANDBOX_DIR": str(self.state_dir.resolve()),
+            **self.passwords,
         }
-        (self.state_dir / "env").write_text("".join(f"export {k}={v}\n" for k, v in env.items()))
+        env_path = self.state_dir / "env"
+        env_path.touch(mode=0o600)
+        os.chmod(env_path, 0o600)
+        env_path.write_text("".join(f"export {k}={v}\n" for k, v in env.items()))
         state = {
             "running": True,
             "pid": os.getpid(),

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import io
 import logging
+import os
 import re
 import threading
 import time
@@ -203,9 +204,15 @@ class AwsSandbox:
     # --- lifecycle --------------------------------------------------------------------------------
 
     def start(self) -> None:
-        """Bind and serve in a daemon thread."""
+        """Bind and serve in a daemon thread.
+
+        Real IAM has the AWS managed policies (``arn:aws:iam::aws:policy/...``) that EKS roles attach;
+        moto loads them only when ``MOTO_IAM_LOAD_MANAGED_POLICIES`` is true when its IAM backend is
+        built, so the sandbox sets it (unless the caller chose otherwise) before serving.
+        """
         if self._server is not None:
             return
+        os.environ.setdefault("MOTO_IAM_LOAD_MANAGED_POLICIES", "true")
         self._server = make_server(
             self.host, self._port, AwsFrontApp(self), threaded=True, request_handler=_QuietHandler
         )
