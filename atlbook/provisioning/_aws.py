@@ -625,7 +625,9 @@ def _cf_config(r: Resource, body: Mapping[str, Any]) -> dict[str, Any]:
         "Comment": body["Comment"],
         "Enabled": body["Enabled"],
         "PriceClass": body["PriceClass"],
-        "Aliases": {"Quantity": len(body["Aliases"]), "Items": body["Aliases"]},
+        "Aliases": {"Quantity": len(body["Aliases"]), "Items": body["Aliases"]}
+        if body["Aliases"]
+        else {"Quantity": 0},
         "Origins": {
             "Quantity": 1,
             "Items": [

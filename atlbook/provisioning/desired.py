@@ -466,7 +466,9 @@ def _cloudfront(s: _spec.SpecView) -> list[Resource]:
             name,
             {
                 "Comment": name,
-                "Aliases": [s.ingress_host],
+                # an alias (the ingress host) needs an ACM certificate in us-east-1 on the distribution;
+                # the stack schema has no certificate yet, so the distribution keeps its own name
+                "Aliases": [],
                 "Enabled": True,
                 "PriceClass": "PriceClass_100",
                 "Origin": {"Id": "ingress", "DomainName": origin, "OriginProtocolPolicy": "https-only"},
