@@ -52,6 +52,7 @@ from atlbook import stack as stackmod
 
 __all__ = [
     "HEADLESS_ENV",
+    "PROVENANCE_ENV",
     "ParameterPanel",
     "PlanApply",
     "Progress",
@@ -459,6 +460,24 @@ def _leaves(value: Any, prefix: str) -> Iterator[tuple[str, Any]]:
         yield prefix, value
 
 
+PROVENANCE_ENV = "ATLBOOK_PARAMETER_PROVENANCE"
+"""A JSON mapping dotted key → source (``Resolved.provenance``) a runner may give its kernel."""
+
+
+def _provenance_from_env() -> dict[str, str] | None:
+    """The provenance a runner passed in :data:`PROVENANCE_ENV`, if any (ignored when malformed)."""
+    text = os.environ.get(PROVENANCE_ENV)
+    if not text:
+        return None
+    try:
+        data = json.loads(text)
+    except ValueError:
+        return None
+    if not isinstance(data, dict):
+        return None
+    return {str(k): str(v) for k, v in data.items()}
+
+
 class ParameterPanel:
     """The parameters in force, where each came from, editable and re-validated (see the module doc).
 
@@ -480,6 +499,8 @@ class ParameterPanel:
     ) -> None:
         if isinstance(stack, stackmod.StackSpec):
             stack = stack.model_dump(mode="json")
+        if provenance is None:
+            provenance = _provenance_from_env()
         self._declared: dict[str, Any] = {"stack": stack, **dict(options)}
         self._option_names = list(options)
         self._stack_injected = isinstance(stack, Mapping)
@@ -716,9 +737,10 @@ def parameter_panel(
     """Show the parameter panel for ``stack`` (the runbook's ``stack`` parameter) and ``options``.
 
     ``options``: the runbook's other parameters, name → value in force (e.g. ``{"apply": apply}``).
-    ``provenance``: dotted key → source, when the caller knows it (``atlbook.parameters.Resolved``);
-    otherwise a name such as ``"sandbox"`` gives file provenance for the stack, an injected mapping
-    shows as ``injected``, and options as ``default``. Refuses (``ParameterError``) parameters that do
+    ``provenance``: dotted key → source, when the caller knows it (``atlbook.parameters.Resolved``),
+    else the JSON in ``$ATLBOOK_PARAMETER_PROVENANCE`` (a runner's kernel); otherwise a name such as
+    ``"sandbox"`` gives file provenance for the stack, an injected mapping shows as ``injected``, and
+    options as ``default``. Refuses (``ParameterError``) parameters that do
     not validate — like :func:`atlbook.parameters.load_stack` would. Headless it shows the static table.
     """
     return ParameterPanel(stack, options, provenance)
@@ -950,7 +972,7 @@ class PlanApply(Generic[P]):
             description = str(getattr(step, "description", "") or "")
             index = getattr(event, "index", None)
             if bar._bar is None and status != "start":
-                _say(f"[{index}/{total}] {status}: {key} {message}".rstrip())
+                _say(f"[{index}/{total}] {status}: {description or key} {message}".rstrip())
             elif bar._bar is not None:
                 bar.set_row(key, step=index, description=description, status=status, message=message[:200])
             if status not in ("start",) and isinstance(index, int):

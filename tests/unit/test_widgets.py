@@ -111,6 +111,14 @@ def test_panel_injected_mapping_and_given_provenance() -> None:
     assert row(p, "stack.name")["source"] == "file parameters/prod.yaml"
 
 
+def test_provenance_from_a_runner(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(widgets.PROVENANCE_ENV, '{"apply": "-p", "stack.products.jira.replicas": "default"}')
+    p = panel(panel().stack)
+    assert row(p, "apply")["source"] == "override"
+    assert row(p, "stack.products.jira.replicas")["source"] == "default"
+    assert row(p, "stack.name")["source"] == "injected"
+
+
 def test_invalid_edit_shows_the_schema_message_and_changes_nothing() -> None:
     p = panel()
     seen: list[int] = []
@@ -309,7 +317,7 @@ def test_headless_never_builds_a_widget_or_waits(
         "counts": {"done": 2}
     }
     out = capsys.readouterr().out
-    assert "Applying: 2 create(s)" in out and "[2/2] done: s2 made s2" in out
+    assert "Applying: 2 create(s)" in out and "[2/2] done: step 2 made s2" in out
     assert widgets.confirm_apply({"creates": 1}, False, stack="s") is False
     assert widgets.confirm_apply({"creates": 1}, True, stack="s") is True
     widgets.ParameterPanel("sandbox", {"apply": False}, base_dir=ROOT / "notebooks")
