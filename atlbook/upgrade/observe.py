@@ -540,7 +540,6 @@ def observe(
     obs.update_revision = str(sstatus.get("updateRevision", ""))
     creds = auth(clients, spec, product)
     selector = (sspec.get("selector") or {}).get("matchLabels") or {}
-    sel = ",".join(f"{k}={v}" for k, v in sorted(selector.items()))
     all_pods = k8s.list(clients.k8s, "Pod", None, policy=clients.policy)
     mine = sorted(
         (
@@ -620,5 +619,4 @@ def observe(
         }
     except errors.AtlbookError as e:
         obs.rds_error = f"{type(e).__name__}: {e}"
-    _ = sel
     return obs

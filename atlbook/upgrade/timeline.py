@@ -104,14 +104,12 @@ class Timeline:
     def overhead(self) -> dict[str, float | None]:
         """:func:`overhead` of this run's rolling part (only what ran in this run)."""
         steps = [s for s in self.spans if s.kind == "step" and s.status != "skipped"]
-        names = [s.name for s in steps]
         node_steps = [s for s in steps if s.name.startswith("node-") and s.end is not None]
         if not node_steps:
             return overhead(0.0, [])
         first = next((s for s in steps if s.name == ROLLING_FIRST_STEP), None)
         start = first.start if first is not None else min(s.start for s in node_steps)
         end = max(s.end for s in node_steps if s.end is not None)
-        _ = names
         return overhead(end - start, [s.seconds or 0.0 for s in self.nodes()])
 
     def rows(self) -> list[dict[str, Any]]:

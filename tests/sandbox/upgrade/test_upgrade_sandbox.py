@@ -127,36 +127,36 @@ def test_retry_after_the_cause_is_fixed_completes(stack) -> None:
     assert result.load is not None and result.load.failures == 0
 
 
-@pytest.mark.parametrize(
-    "case",
-    ["ineligible", "one-node", "no-pdb", "locked"],
-)
-def test_refused_before_any_change(stack, case) -> None:
-    if case == "one-node":
-        built = stack("jira", 1)
-    elif case == "no-pdb":
-        built = stack("bitbucket", 2, pdb=False)
-    else:
-        built = stack("jira", 2)
-    target = "12.0.0" if case == "ineligible" else None
-    if case == "locked":
-        other = plan.Ledger(
-            plan.ConfigMapBackend(built.clients, stackbuilder.NAMESPACE, "10-provision"),
-            runbook="10-provision",
-            identity={"user": "ops", "host": "elsewhere", "pid": 4242},
-        )
-        other.acquire()
+def _refused(built, target, gate: str) -> runbook.Upgrade:
     mark = built.box.audit.mark()
     up = built.prepare(target)
-    assert up.refused
-    failed = {g.id for g in up.gates.failed}
-    expected = {"ineligible": "eligible", "one-node": "nodes", "no-pdb": "pdb", "locked": "ledger"}[case]
-    assert expected in failed, up.gates.summary()
-    if case == "ineligible":
-        evidence = up.gates.gate("eligible").evidence
-        assert "platform" in evidence and "maintenance-window path" in evidence
+    assert up.refused and gate in {g.id for g in up.gates.failed}, up.gates.summary()
     result = runbook.run(up)
     assert result.outcome == "refused"
     assert built.box.audit.mutations(since=mark) == []  # no Kubernetes or AWS change, not even the ledger
     with pytest.raises(Exception, match="refused before any change"):
         result.raise_for_outcome()
+    return up
+
+
+def test_ineligible_version_and_a_busy_stack_are_refused(stack) -> None:
+    built = stack("jira", 2)
+    up = _refused(built, "12.0.0", "eligible")
+    assert [g.id for g in up.gates.failed] == ["eligible"]
+    evidence = up.gates.gate("eligible").evidence
+    assert "platform" in evidence and "maintenance-window path" in evidence
+    other = plan.Ledger(
+        plan.ConfigMapBackend(built.clients, stackbuilder.NAMESPACE, "10-provision"),
+        runbook="10-provision",
+        identity={"user": "ops", "host": "elsewhere", "pid": 4242},
+    )
+    other.acquire()
+    up = _refused(built, None, "ledger")
+    assert "10-provision is running" in up.gates.gate("ledger").evidence
+
+
+def test_one_node_stack_without_pdb_is_refused(stack) -> None:
+    built = stack("bitbucket", 1, pdb=False)
+    up = _refused(built, None, "nodes")
+    assert {g.id for g in up.gates.failed} == {"nodes", "pdb"}
+    assert "1 replica" in up.gates.gate("nodes").evidence
