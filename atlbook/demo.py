@@ -14,6 +14,7 @@ and the sandbox's own control endpoint for faults (a rehearsal, not a runbook st
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -124,7 +125,8 @@ def run(args: argparse.Namespace) -> int:
 
     written: list[str] = []
     failures = 0
-    output_root = Path(args.records_dir) if getattr(args, "records_dir", None) else Path("records")
+    records_dir = getattr(args, "records_dir", None) or os.environ.get("ATLBOOK_RECORDS_DIR")
+    output_root = Path(records_dir or "records")
     for step in steps:
         if step.before is not None:
             line = step.before(control)
