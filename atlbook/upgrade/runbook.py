@@ -206,12 +206,7 @@ def ingress_base_url(
     host = getattr(getattr(spec, "ingress", None), "host", None)
     if not host:
         raise errors.ConfigError("no ingress host in the stack description; set load_url")
-    scheme = (
-        "https"
-        if getattr(spec.ingress, "tls_secret", None) or not getattr(spec, "is_sandbox", False)
-        else "http"
-    )
-    return f"{scheme}://{host}{context}"
+    return f"https://{host}{context}"
 
 
 @dataclasses.dataclass

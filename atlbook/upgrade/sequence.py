@@ -791,13 +791,15 @@ def rollback_plan(ctx: Context, obs: model.Observation) -> plan.Plan:
 def halt_evidence(ctx: Context, step: str, error: str) -> dict[str, Any]:
     """What the record keeps when a step halts: events, the failing pod's log tail, the product's state."""
     f = ctx.facts
-    pod = step.split("-", 1)[1] if step.startswith(("node-", "rb-node-")) else None
-    if step.startswith("rb-node-"):
-        pod = step[len("rb-node-") :]
+    names = [f.pod(o) for o in f.ordinals]
+    pod = next((n for n in names if step.endswith("-" + n) or f"-{n}-" in step), None)
     out: dict[str, Any] = {"step": step, "error": error[:1000], "pod": pod}
     try:
-        events = k8s.list(ctx.clients.k8s, "Event", f.namespace, policy=ctx.clients.policy)
-        names = {pod} if pod else {f.statefulset, *[f.pod(o) for o in f.ordinals]}
+        events = sorted(
+            k8s.list(ctx.clients.k8s, "Event", f.namespace, policy=ctx.clients.policy),
+            key=lambda e: str(e.get("lastTimestamp") or e.get("eventTime") or e.get("firstTimestamp") or ""),
+        )
+        wanted = {pod} if pod else {f.statefulset, *names}
         out["events"] = [
             {
                 "object": (e.get("involvedObject") or {}).get("name"),
@@ -805,9 +807,10 @@ def halt_evidence(ctx: Context, step: str, error: str) -> dict[str, Any]:
                 "reason": e.get("reason"),
                 "message": str(e.get("message", ""))[:300],
                 "count": e.get("count"),
+                "last": e.get("lastTimestamp") or e.get("eventTime"),
             }
             for e in events
-            if (e.get("involvedObject") or {}).get("name") in names
+            if (e.get("involvedObject") or {}).get("name") in wanted
         ][-30:]
     except errors.AtlbookError as e:
         out["events"] = f"{type(e).__name__}: {e}"

@@ -197,3 +197,34 @@ def test_room_respects_the_volume_zone() -> None:
     assert rows[0]["fits"] and "n1" in rows[0]["evidence"] and "us-east-1a" in rows[0]["evidence"]
     rows = observe.room(nodes[1:], pods, ["jira-0"], {"jira-0": "us-east-1a"})
     assert not rows[0]["fits"]
+
+
+class _Target:
+    def __init__(self, sandbox_dir=None) -> None:
+        self.sandbox_dir = sandbox_dir
+
+
+class _Clients:
+    def __init__(self, sandbox_dir=None) -> None:
+        self.target = _Target(sandbox_dir)
+
+
+def test_ingress_base_url_comes_from_the_target(tmp_path) -> None:
+    import json
+
+    from atlbook.upgrade import runbook
+
+    class Spec:
+        class ingress:  # noqa: N801 - a stand-in for StackSpec.ingress
+            host = "atlassian.example.com"
+
+        class products:  # noqa: N801
+            class jira:  # noqa: N801
+                context_path = "/jira"
+
+    facts = b.facts()
+    assert runbook.ingress_base_url(_Clients(), Spec, facts) == "https://atlassian.example.com/jira"
+    assert runbook.ingress_base_url(_Clients(), Spec, facts, "http://lb/jira/") == "http://lb/jira"
+    (tmp_path / "state.json").write_text(json.dumps({"ingress_url": "http://127.0.0.1:5555"}))
+    url = runbook.ingress_base_url(_Clients(tmp_path), Spec, facts, context_path="/jira")
+    assert url == "http://127.0.0.1:5555/atlassian/jira/jira"
