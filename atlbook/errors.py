@@ -14,7 +14,7 @@ message text: a :class:`RetryableError` may be retried after ``delay`` seconds, 
     │   ├── LiteralSecretError      a secret given as a value instead of a reference
     │   ├── TargetError             kubeconfig / context / AWS profile / sandbox not found
     │   └── UnknownRunbookError     no runbook by that number or name
-    ├── SecretResolutionError       a secret reference could not be resolved (env, k8s Secret, Secrets Manager)
+    ├── SecretResolutionError       a secret reference could not be resolved (env, Secret, Secrets Manager)
     ├── PreflightFailed             a gate before any change failed (nothing was changed)
     ├── UpgradeBlocked              an upgrade stopped at a gate mid-way (remaining nodes untouched)
     ├── CapacityExceeded            the workload cannot be placed / budget does not fit
