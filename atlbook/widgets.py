@@ -235,7 +235,8 @@ def confirm_apply(
     )
     cancel = w.Button(description="Cancel", layout=w.Layout(display="none"))
     status = w.HTML(f"<p><b>Apply gate</b>: {state}</p>")
-    box = w.VBox([w.HBox([button, confirm, cancel]), status])
+    out = w.Output()  # what on_confirm prints or displays (a click's output has no cell of its own)
+    box = w.VBox([w.HBox([button, confirm, cancel]), status, out])
     box.add_class("atlbook-apply-gate")
     view = _View(box, status.value)
 
@@ -261,7 +262,8 @@ def confirm_apply(
         set_state(f"confirmed — applying {html.escape(what)}.", settle=False)
         try:
             if on_confirm is not None:
-                on_confirm()
+                with out:
+                    on_confirm()
         except Exception as e:
             log.exception("apply failed")
             set_state(f"apply failed ({html.escape(type(e).__name__)}: {html.escape(str(e)[:500])}).")
@@ -989,7 +991,8 @@ class PlanApply(Generic[P]):
         bar = w.IntProgress(value=0, min=0, max=1, layout=w.Layout(display="none"))
         table = w.HTML("")
         outcome = w.HTML("")
-        box = w.VBox([w.HBox([button, confirm, cancel]), status, bar, table, outcome])
+        out = w.Output()  # what run / after print or display (a click's output has no cell of its own)
+        box = w.VBox([w.HBox([button, confirm, cancel]), status, bar, table, outcome, out])
         box.add_class("atlbook-apply-gate")
         self._widgets.update(gate=box, apply_button=button, confirm_button=confirm)
         view = _View(box, "")
@@ -1066,7 +1069,8 @@ class PlanApply(Generic[P]):
             status.value = f"<p><b>Apply gate</b>: confirmed — applying {what}…</p>"
             started = time.monotonic()
             try:
-                self.result = self._run(run, on_event)
+                with out:
+                    self.result = self._run(run, on_event)
             except Exception as e:
                 log.exception("apply failed")
                 phase["now"] = "failed"
@@ -1084,7 +1088,8 @@ class PlanApply(Generic[P]):
             status.value = f"<p><b>Apply gate</b>: applied {what} in {seconds:.0f} s.</p>"
             if after is not None:
                 try:
-                    self.after_result = after(self.plan)
+                    with out:
+                        self.after_result = after(self.plan)
                     outcome.value = (
                         f'<div class="atlbook-after"><h4>{html.escape(after_title)}</h4>'
                         f"{_as_html(self.after_result, css='atlbook-after-table')}</div>"
