@@ -78,6 +78,9 @@ def test_bad_upgrade_halts_after_the_first_node_and_rolls_back(stack) -> None:
     # the other nodes keep serving the old version
     versions = built.versions()
     assert versions["jira-0"] == old and versions["jira-1"] == old and versions["jira-2"] == new
+    serving = {p["pod"]: (p["ready"], p["status"]) for p in result.halt["pods"]}
+    assert serving["jira-0"] == serving["jira-1"] == (True, "RUNNING")
+    assert serving["jira-2"][0] is False
     assert result.load is not None and result.load.failures == 0, result.load.failed_samples()
     # the record: events, the failing pod's log tail, product state, both ways forward as plans
     assert any("FATAL" in line or "ERROR" in line for line in result.halt["log_tail"])
