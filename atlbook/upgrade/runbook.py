@@ -25,11 +25,12 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import importlib
 import json
 import pathlib
 from typing import Any
 
-from atlbook import errors, widgets
+from atlbook import errors, records, widgets
 from atlbook import plan as planmod
 from atlbook.clients import Clients
 from atlbook.products import catalogue
@@ -46,6 +47,7 @@ __all__ = [
     "facts_for",
     "ingress_base_url",
     "prepare",
+    "publish",
     "run",
 ]
 
@@ -294,12 +296,13 @@ def run(
     """Apply ``up.plan`` under the ledger with the load generator running; never raises for a halt.
 
     ``show_progress``: a progress bar per step (:func:`atlbook.widgets.progress`; lines headless).
-    A refused upgrade returns at once (no change, no ledger write). ``LedgerLocked`` propagates.
+    A refused upgrade or a blocked plan (a rollback after the upgrade tasks ran) returns at once as
+    ``refused`` (no change, no ledger write). ``LedgerLocked`` propagates.
     """
     ctx = up.context
     timeline = ctx.timeline if ctx else tl.Timeline()
     facts = up.facts
-    if up.refused or ctx is None or facts is None:
+    if up.refused or ctx is None or facts is None or up.plan.is_blocked:
         return UpgradeResult(
             "refused",
             up.mode,
@@ -310,7 +313,9 @@ def run(
             timeline,
             tl.overhead(0.0, []),
             [],
-            error=up.gates.summary(),
+            error=up.gates.summary()
+            if up.refused or not up.plan.is_blocked
+            else "; ".join(f"{step}: {why}" for step, why in up.plan.blocked[:1]),
         )
     if ledger is None:
         ledger = planmod.Ledger(
@@ -408,12 +413,25 @@ def _ways_forward(up: Upgrade, failed_step: str) -> dict[str, Any]:
     return out
 
 
+def publish(result: UpgradeResult) -> None:
+    """Record a result applied by a click (the cells below ran before it): values, table, timeline."""
+    records.record("upgrade", result.to_dict())
+    records.record("figures", result.figures())
+    records.record("load", result.load.to_dict() if result.load else None)
+    records.record("overhead", result.overhead)
+    records.record("timeline_png", result.timeline_png())
+    ipd: Any = importlib.import_module("IPython.display")
+    ipd.display(result.load_table())
+    ipd.display(result.timeline_plot())
+
+
 def confirm_and_run(
     up: Upgrade, *, apply: bool, measure_availability: bool = True, load_url: str = ""
 ) -> UpgradeResult | None:
     """The runbook's gate: with ``apply`` run now; in JupyterLab show Apply → Confirm; headless plan only.
 
-    A refused upgrade returns its (refused) result without asking. Returns ``None`` when not applied now.
+    A refused upgrade returns its (refused) result without asking. Returns ``None`` when not applied now;
+    a result applied later by the click is published by :func:`publish` under the gate.
     """
     if up.refused:
         return run(up, measure_availability=False)
@@ -422,10 +440,12 @@ def confirm_and_run(
         "updates": up.plan.counts.get("update", 0),
         "deletes": up.plan.counts.get("delete", 0),
         "stack": getattr(up.spec, "name", None),
+        "blocked": up.plan.is_blocked,
     }
 
     def later() -> None:
-        run(up, measure_availability=measure_availability, load_url=load_url)
+        result = run(up, measure_availability=measure_availability, load_url=load_url)
+        publish(result)
 
     if widgets.confirm_apply(summary, apply, stack=getattr(up.spec, "name", None), on_confirm=later):
         return run(up, measure_availability=measure_availability, load_url=load_url)
