@@ -103,8 +103,6 @@ def lab(sandbox: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]
     env.update(
         {
             "JUPYTER_TOKEN": token,
-            "ATLBOOK_SANDBOX_ADMIN_PASSWORD": ADMIN_PASSWORD,
-            "ATLBOOK_SANDBOX_DB_PASSWORD": "sandbox-db",
             "JUPYTERLAB_SETTINGS_DIR": str(base / "settings"),
             "JUPYTERLAB_WORKSPACES_DIR": str(base / "workspaces"),
             "JUPYTER_RUNTIME_DIR": str(base / "runtime"),
@@ -112,6 +110,8 @@ def lab(sandbox: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]
             "MPLBACKEND": "module://matplotlib_inline.backend_inline",
         }
     )
+    # the values of the env references parameters/sandbox.yaml names, as this sandbox set them
+    env.update(getattr(sandbox, "passwords", None) or {"ATLBOOK_SANDBOX_ADMIN_PASSWORD": ADMIN_PASSWORD})
     env.pop("ATLBOOK_HEADLESS", None)
     port = _free_port()
     log = (base / "jupyter.log").open("wb")
