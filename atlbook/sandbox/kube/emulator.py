@@ -41,6 +41,7 @@ from .hooks import (
 )
 from .kubelet import Kubelets, NodeLifecycle
 from .models import Obj, Store, WatchEvent, rfc3339
+from .rbac import Rbac
 from .routes import ApiServer
 from .scheduler import Scheduler
 from .volumes import VolumeController
@@ -118,6 +119,8 @@ class KubeEmulator:
         self.request_interceptor: RequestInterceptor | None = None
         self.token_authenticator: TokenAuthenticator | None = None
         self.request_observers: list[RequestObserver] = []
+        self.rbac = Rbac(self.store)
+        """ServiceAccount tokens (TokenRequest) and RBAC for their requests (:mod:`.rbac`)."""
         self._lifecycle: list[tuple[PodListener, PodListener]] = []
         self.last_error: str | None = None
         self.last_connection_error: str | None = None

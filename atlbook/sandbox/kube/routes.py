@@ -207,7 +207,11 @@ class Handler(BaseHTTPRequestHandler):
             body = self._read_body()
             auth = self.headers.get("Authorization", "")
             token = auth[7:].strip() if auth.lower().startswith("bearer ") else ""
-            if emu.token_authenticator is not None:
+            # -- authentication and RBAC (atlbook.sandbox.kube.rbac): ServiceAccount tokens first --
+            account = emu.rbac.authenticate(token) if token else None
+            if account is not None:
+                user = account.name
+            elif emu.token_authenticator is not None:
                 who = emu.token_authenticator(token) if token else None
                 if who is None:
                     raise Unauthorized("Unauthorized")
@@ -215,6 +219,8 @@ class Handler(BaseHTTPRequestHandler):
             elif token:
                 user = "kubernetes-admin"
             self.user = user
+            emu.rbac.authorize(account or user, method, path, self.query)
+            # -- end of authentication and RBAC --
             interceptor = emu.request_interceptor
             if interceptor is not None:
                 headers = {k: v for k, v in self.headers.items()}
@@ -740,6 +746,10 @@ class Handler(BaseHTTPRequestHandler):
         if sub == "proxy" and rt.key in ("pods", "services"):
             self._audit["verb"] = method.lower()
             self._proxy(method, route, body)
+            return
+        if sub == "token" and rt.key == "serviceaccounts" and method == "POST":  # TokenRequest (rbac)
+            self._audit["verb"] = "create"
+            self._send_json(201, emu.rbac.issue_token(route.namespace or "", name, self._decode(body)))
             return
         if sub not in rt.subresources:
             raise NotFound("the server could not find the requested resource", {})
