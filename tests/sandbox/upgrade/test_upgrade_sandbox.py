@@ -55,6 +55,12 @@ def test_two_node_upgrade_under_load(stack, product) -> None:
     assert [r["status"] for r in result.report["results"]] == ["done"] * len(up.plan.steps)
     aws = [e.verb for e in built.box.audit.mutations(since=mark, source="aws")]
     assert aws.count("rds:CreateDBSnapshot") == 1
+    # once the upgrade tasks ran, a rollback is refused: restore the snapshot instead
+    back = built.prepare(rollback=True)
+    assert back.plan.is_blocked and "restore RDS snapshot" in back.plan.blocked[0][1]
+    mark = built.box.audit.mark()
+    assert runbook.run(back).outcome == "refused"
+    assert built.box.audit.mutations(since=mark) == []
 
 
 @pytest.mark.parametrize("product", PRODUCTS)
