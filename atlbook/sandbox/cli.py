@@ -8,6 +8,9 @@
 - ``reset`` — everything back to empty.
 - ``faults`` — the fault catalogue, with active targets.
 - ``fault NAME [--target T] [--clear]`` — inject or clear a fault.
+- ``api-faults --rate R [--api k8s,eks,…] [--kinds 429,500,503,reset,slow] [--seed N] | --off`` —
+  fault a share of client API requests (:mod:`atlbook.sandbox.api_faults`); without options, show the
+  configuration and the faults injected so far.
 
 Exit codes: 0 done, 1 failed (e.g. not running), 2 bad input (unknown fault).
 """
@@ -62,6 +65,14 @@ def _add_arguments(p: argparse.ArgumentParser) -> None:
     f.add_argument("name")
     f.add_argument("--target", default=None)
     f.add_argument("--clear", action="store_true")
+    af = sub.add_parser("api-faults", help="fault a share of API requests (429/500/503/reset/slow)")
+    af.add_argument("--rate", type=float, default=None, help="share of requests to fault, 0..1")
+    af.add_argument("--api", default=None, help="comma-separated APIs: k8s, products, eks, rds, efs, …")
+    af.add_argument("--kinds", default=None, help="comma-separated kinds: 429,500,503,reset,slow")
+    af.add_argument("--seed", type=int, default=None, help="RNG seed (reproducible faults)")
+    af.add_argument("--retry-after", type=float, default=1.0, help="Retry-After seconds for 429/503")
+    af.add_argument("--slow-seconds", type=float, default=0.5, help="delay of a slow answer")
+    af.add_argument("--off", action="store_true", help="stop injecting")
     serve = sub.add_parser("_serve", help=argparse.SUPPRESS)
     serve.add_argument("--time-factor", type=float, default=None)
 
@@ -161,10 +172,34 @@ def run(args: argparse.Namespace) -> int:
             verb = "cleared" if args.clear else "injected"
             _say(f"{verb} {result['name']}" + (f" on {result['target']}" if result.get("target") else ""))
             return 0
+        if cmd == "api-faults":
+            return _api_faults(client, args)
     except ValueError as e:
         _say(f"error: {e}", file=sys.stderr)
         return 2
     return 2
+
+
+def _api_faults(client: Any, args: argparse.Namespace) -> int:
+    """``api-faults``: configure, switch off or show; prints config and counts as JSON."""
+    if args.off and args.rate is not None:
+        _say("error: give --rate or --off, not both", file=sys.stderr)
+        return 2
+    if args.off:
+        result = client.api_faults(off=True)
+    elif args.rate is not None:
+        result = client.api_faults(
+            rate=args.rate,
+            apis=args.api,
+            kinds=args.kinds,
+            seed=args.seed,
+            retry_after=args.retry_after,
+            slow_seconds=args.slow_seconds,
+        )
+    else:
+        result = client.api_faults()
+    _say(json.dumps(result, indent=2, sort_keys=True))
+    return 0
 
 
 def _up(args: argparse.Namespace, d: pathlib.Path) -> int:

@@ -1,6 +1,8 @@
 """The sandbox's control endpoint (loopback JSON over HTTP) and its client, for a detached sandbox.
 
-``GET /status``, ``GET /faults``, ``POST /fault`` (``{"name", "target", "clear"}``), ``POST /reset``.
+``GET /status``, ``GET /faults``, ``POST /fault`` (``{"name", "target", "clear"}``), ``POST /reset``,
+``GET /api-faults`` and ``POST /api-faults`` (``{"rate", "apis", "kinds", "seed", "retry_after",
+"slow_seconds"}`` or ``{"off": true}``; see :mod:`atlbook.sandbox.api_faults`).
 ``atlbook sandbox status|reset|faults|fault`` use :class:`ControlClient` with the ``control_url`` from
 ``state.json``. It answers 400 for an unknown fault and refuses anything but loopback binding.
 """
@@ -48,6 +50,8 @@ class ControlServer:
                     self._reply(200, sandbox.status())
                 elif self.path == "/faults":
                     self._reply(200, sandbox.faults())
+                elif self.path == "/api-faults":
+                    self._reply(200, sandbox.api_faults.describe())
                 else:
                     self._reply(404, {"error": "not found"})
 
@@ -65,9 +69,24 @@ class ControlServer:
                         self._reply(
                             200, {"name": data["name"], "target": target, "cleared": bool(data.get("clear"))}
                         )
+                    elif self.path == "/api-faults":
+                        if data.get("off"):
+                            self._reply(200, sandbox.api_faults_off())
+                        else:
+                            self._reply(
+                                200,
+                                sandbox.inject_api_faults(
+                                    float(data["rate"]),
+                                    data.get("apis"),
+                                    data.get("kinds"),
+                                    data.get("seed"),
+                                    retry_after=float(data.get("retry_after", 1.0)),
+                                    slow_seconds=float(data.get("slow_seconds", 0.5)),
+                                ),
+                            )
                     else:
                         self._reply(404, {"error": "not found"})
-                except (KeyError, ValueError) as e:
+                except (KeyError, ValueError, TypeError) as e:
                     self._reply(400, {"error": str(e)})
 
         self._server = http.server.ThreadingHTTPServer((self.host, self._port), Handler)
@@ -123,6 +142,14 @@ class ControlClient:
         """Inject or clear a fault."""
         result: dict[str, Any] = self._call(
             "POST", "/fault", {"name": name, "target": target, "clear": clear}
+        )
+        return result
+
+    def api_faults(self, **config: Any) -> dict[str, Any]:
+        """Configure API faults (``rate``, ``apis``, ``kinds``, ``seed``, ``retry_after``, ``slow_seconds``,
+        or ``off=True``); with no arguments, read the current state. Returns config and counts."""
+        result: dict[str, Any] = (
+            self._call("POST", "/api-faults", config) if config else self._call("GET", "/api-faults")
         )
         return result
 

@@ -36,6 +36,7 @@ from typing import Any
 import psycopg
 import yaml
 
+from atlbook.sandbox.api_faults import ApiFaultConfig, ApiFaultInjector
 from atlbook.sandbox.audit import AuditLog, is_mutating_http_verb
 from atlbook.sandbox.aws import DUMMY_ACCESS_KEY_ID, DUMMY_SECRET_ACCESS_KEY, AwsSandbox
 from atlbook.sandbox.aws.metrics import CloudWatchFeeder, FeederInputs
@@ -92,6 +93,8 @@ class Sandbox:
         self.clock = SimClock(self.time_factor)
         self.audit = AuditLog()
         self.faults_book = FaultBook()
+        self.api_faults = ApiFaultInjector()
+        """API faults (429/500/503/reset/slow) for client requests: :meth:`inject_api_faults`."""
         self.admin_token = "atlbook-sandbox-" + secrets.token_hex(16)
         self.passwords: dict[str, str] = {name: secrets.token_urlsafe(18) for name in SECRET_ENV}
         """Per-sandbox random values of the env references that ``parameters/sandbox.yaml`` names."""
@@ -133,6 +136,7 @@ class Sandbox:
             pg_thread.start()
 
         self.aws = AwsSandbox(now=self.clock.monotonic, audit=self.audit)
+        self.aws.api_faults = self.api_faults
         self.aws.start()
         self.kube = KubeEmulator(clock=self.clock, host="127.0.0.1", port=0)
         self._static_tokens[DEFAULT_TOKEN] = ADMIN_USER
@@ -158,6 +162,7 @@ class Sandbox:
         self.kube.add_pod_lifecycle_listener(self.products.on_started, self.products.on_stopped)
         self.kube.add_request_observer(self._observe)
         self.kube.set_token_authenticator(self._authenticate)
+        self.kube.set_request_interceptor(self.api_faults.kube_interceptor(lambda: str(self.kube.url)))
         self.kube.start()
         self.aws.set_cluster_endpoint(self.kube.url, self._ca_data())
         self.mirror = EksMirror(self.aws, self.kube.store)
@@ -241,6 +246,7 @@ class Sandbox:
         assert self.kube is not None and self.aws is not None and self.products is not None
         assert self.fault_manager is not None and self.feeder is not None
         self.fault_manager.clear_all()
+        self.api_faults.reset()
         self.kube.reset()
         self.fault_manager.forget()
         self.products.reset()
@@ -269,6 +275,30 @@ class Sandbox:
                 for f in FAULTS.values()
             ]
         return self.fault_manager.describe()
+
+    # --- API faults (atlbook.sandbox.api_faults) ------------------------------------------------------
+
+    def inject_api_faults(
+        self,
+        rate: float,
+        apis: Any = None,
+        kinds: Any = None,
+        seed: int | None = None,
+        *,
+        retry_after: float = 1.0,
+        slow_seconds: float = 0.5,
+    ) -> dict[str, Any]:
+        """Fault ``rate`` of client requests to ``apis`` (all when ``None``) with ``kinds``; seeded.
+
+        Returns the injector's description (config, requests seen, faults injected by API and kind).
+        Refuses a rate outside [0, 1] or unknown kinds (``ValueError``).
+        """
+        config = ApiFaultConfig.build(rate, apis, kinds, seed, retry_after, slow_seconds)
+        return self.api_faults.configure(config)
+
+    def api_faults_off(self) -> dict[str, Any]:
+        """Stop injecting API faults (the counts stay until :meth:`reset`)."""
+        return self.api_faults.off()
 
     # --- status ---------------------------------------------------------------------------------------
 
@@ -306,6 +336,7 @@ class Sandbox:
             "eks_clusters": [str(c.name) for c in self.aws.eks_clusters()] if running and self.aws else [],
             "nodes": len(list(self.kube.store.iter("Node"))) if running else 0,
             "faults": self.faults_book.active(),
+            "api_faults": self.api_faults.describe(),
         }
         return out
 

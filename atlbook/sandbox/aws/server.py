@@ -19,6 +19,7 @@ import io
 import logging
 import os
 import re
+import socket
 import threading
 import time
 import urllib.request
@@ -32,7 +33,8 @@ from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoReque
 from moto.rds.models import rds_backends
 from werkzeug.serving import BaseWSGIServer, make_server
 
-from atlbook.sandbox.audit import AuditLog, is_mutating_aws_action, is_mutating_http_verb
+from atlbook.sandbox import api_faults
+from atlbook.sandbox.audit import SANDBOX_CALLER, AuditLog, is_mutating_aws_action, is_mutating_http_verb
 from atlbook.sandbox.aws import addons, extras
 
 __all__ = [
@@ -113,6 +115,29 @@ class AwsFrontApp:
                 self._sandbox.addons.reset()
             return self._moto(environ, start_response)  # type: ignore[no-any-return]
 
+        # --- API faults (atlbook.sandbox.api_faults): client requests only, never the sandbox's own ---
+        injector = self._sandbox.api_faults
+        fault = (
+            injector.decide(service, mutating=mutating)
+            if injector is not None and service and caller != SANDBOX_CALLER
+            else None
+        )
+        if fault is not None and fault.kind == "slow":
+            time.sleep(fault.slow_seconds)
+        elif fault is not None and fault.kind == "reset" and not fault.after:
+            start_response("500 Internal Server Error", [])  # never sent: the connection goes first
+            return _drop_connection(environ)
+        elif fault is not None and fault.kind != "reset":
+            f_status, f_headers, f_body = api_faults.aws_error(
+                fault,
+                service,
+                json_target=bool(target),
+                query=bool(form.get("Action") or query.get("Action")),
+            )
+            start_response(f"{f_status} {_REASONS.get(f_status, 'Error')}", list(f_headers.items()))
+            return [f_body]
+        # --- end API faults ---
+
         answer = self._extra(service, method, path, query, form, body, region)
         status: int
         if answer is not None:
@@ -140,6 +165,8 @@ class AwsFrontApp:
                 if service == "rds" and form.get("MasterUserPassword"):
                     self._sandbox.notify_rds_master(region, form)
                 self._sandbox.notify(service, action, path)
+        if fault is not None and fault.kind == "reset":  # API faults: processed, then the answer is lost
+            return _drop_connection(environ)
         return result
 
     def _extra(
@@ -165,6 +192,17 @@ class AwsFrontApp:
         return None
 
 
+def _drop_connection(environ: dict[str, Any]) -> Iterable[bytes]:
+    """Close the client's connection without an answer (an injected reset)."""
+    sock = environ.get("werkzeug.socket")
+    if sock is not None:
+        try:
+            sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+    return []
+
+
 _REASONS = {
     200: "OK",
     201: "Created",
@@ -173,7 +211,9 @@ _REASONS = {
     400: "Bad Request",
     404: "Not Found",
     409: "Conflict",
+    429: "Too Many Requests",
     500: "Internal Server Error",
+    503: "Service Unavailable",
 }
 
 
@@ -200,6 +240,8 @@ class AwsSandbox:
         self._server: BaseWSGIServer | None = None
         self._thread: threading.Thread | None = None
         self._cluster_endpoint: tuple[str, str] | None = None
+        self.api_faults: api_faults.ApiFaultInjector | None = None
+        """Set by the sandbox: decides API faults for client requests (:mod:`atlbook.sandbox.api_faults`)."""
 
     # --- lifecycle --------------------------------------------------------------------------------
 
