@@ -1,9 +1,11 @@
 """AWS through boto3: sessions and clients built from a target, botocore errors translated, EKS tokens.
 
-Only :mod:`atlbook.clients` builds boto3 objects. A client gets botocore's ``standard`` retry mode (a
-few quick in-call retries) and short timeouts; atlbook's own :mod:`~atlbook.clients.retry` policy runs
-on top through :func:`call`, which also translates every botocore exception with :func:`translate` —
-the one table from error codes to the :class:`~atlbook.errors.AwsApiError` family::
+Only :mod:`atlbook.clients` builds boto3 objects. A client gets short timeouts and *no* botocore retries
+(``max_attempts: 1``): there is one retry layer, atlbook's :mod:`~atlbook.clients.retry` policy through
+:func:`call`, because only the caller knows whether a call is idempotent — botocore would repeat a
+create after a reset or a 5xx, making a second resource where AWS has no client token. :func:`call` also
+translates every botocore exception with :func:`translate` — the one table from error codes to the
+:class:`~atlbook.errors.AwsApiError` family::
 
     ThrottlingException, Throttling, RequestLimitExceeded, TooManyRequests…   → Throttled (429)
     ResourceNotFoundException, NoSuch*, *NotFound*                           → NotFound (404)
@@ -54,9 +56,9 @@ T = TypeVar("T")
 EKS_TOKEN_PREFIX = "k8s-aws-v1."
 _K8S_AWS_ID = "x-k8s-aws-id"
 
-#: botocore: standard retry mode (3 attempts incl. the first), bounded timeouts. Our retry sits on top.
+#: botocore: one attempt (atlbook's idempotency-aware retry is the only retry layer), bounded timeouts.
 CLIENT_CONFIG = botocore.config.Config(
-    retries={"mode": "standard", "max_attempts": 3},
+    retries={"mode": "standard", "max_attempts": 1},
     connect_timeout=5,
     read_timeout=60,
 )
@@ -178,7 +180,7 @@ def translate(exc: BaseException, *, service: str, operation: str) -> errors.Api
         http_status = meta.get("HTTPStatusCode")
         status = _status_for_code(code, int(http_status) if http_status else None)
         message = scrub(err.get("Message") or "", limit=500)
-        delay = _retry_after(meta.get("HTTPHeaders")) if status == 429 else None
+        delay = _retry_after(meta.get("HTTPHeaders")) if status in (429, 503) else None
         return errors.api_error(
             errors.AwsApiError,
             f"{where}: {code}: {message}".rstrip(": "),
@@ -313,8 +315,8 @@ class TranslatingClient:
     """A boto3 client whose calls, paginators and waiters raise atlbook errors, never botocore's.
 
     Attributes other than calls (``meta``, ``exceptions``) pass through; ``raw`` is the boto3 client.
-    Calls are not retried here beyond botocore's own standard mode: use :func:`call` (or
-    ``Clients.aws_call``) for atlbook's retry policy.
+    Calls are not retried here (botocore makes one attempt): use :func:`call` (or ``Clients.aws_call``)
+    for atlbook's retry policy.
     """
 
     def __init__(self, raw: Any) -> None:

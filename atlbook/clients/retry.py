@@ -12,6 +12,11 @@ translated by the client modules — and branches on type:
   did not process the request, which is retried like an idempotent call.
 - :class:`~atlbook.errors.PermanentError` and anything else is raised at once.
 
+:func:`create_or_get` is the safe retry of a create that is not idempotent by itself (no client token,
+or an API that answers a repeat with a second object): after a reset or a 5xx it *looks the object up
+by its natural key* before creating again, and a ``Conflict`` means "exists" — so a lost answer never
+becomes a duplicate.
+
 :func:`wait_until` is the other half: poll a condition with growing intervals (no fixed sleeps) until
 it holds or a deadline passes (:class:`WaitTimedOut`, with the last observation).
 
@@ -30,7 +35,7 @@ from typing import TypeVar
 
 from atlbook import errors
 
-__all__ = ["DEFAULT_POLICY", "RetryPolicy", "WaitTimedOut", "call", "wait_until"]
+__all__ = ["DEFAULT_POLICY", "RetryPolicy", "WaitTimedOut", "call", "create_or_get", "wait_until"]
 
 log = logging.getLogger(__name__)
 
@@ -119,6 +124,49 @@ def call(
                 raise
             log.info("%s: attempt %d failed (%s); retrying in %.2fs", description, attempt, err, wait)
             pol.sleep(wait)
+
+
+def create_or_get(
+    create: Callable[[], T],
+    find: Callable[[], T | None],
+    *,
+    description: str,
+    policy: RetryPolicy | None = None,
+) -> T:
+    """Create something safely under faults: ``create()`` once; on a lost answer, ``find()`` before again.
+
+    ``create`` must make one attempt (no retry of its own, e.g. ``idempotent=False``); ``find`` looks
+    the object up by its natural key (name, subnet, caller reference) and returns it or ``None``.
+
+    - ``Conflict`` from ``create`` → it exists: ``find()`` (``Conflict`` re-raised if that finds nothing);
+    - a retryable error (reset, 5xx, 429) → ``find()``: found → that is the answer (the create went
+      through and its answer was lost); not found → create again under ``policy`` (back-off, jitter,
+      Retry-After), until the policy gives up and the last error is raised with a note;
+    - anything else is raised at once.
+    """
+
+    def attempt() -> T:
+        try:
+            return create()
+        except errors.Conflict:
+            found = find()
+            if found is None:
+                raise
+            log.info("%s: exists already (409); using it", description)
+            return found
+        except errors.RetryableError as err:
+            try:
+                found = find()
+            except errors.RetryableError:
+                found = None
+            if found is not None:
+                log.info(
+                    "%s: the create went through before its answer was lost (%s); using it", description, err
+                )
+                return found
+            raise
+
+    return call(attempt, idempotent=True, description=description, policy=policy)
 
 
 class WaitTimedOut(errors.AtlbookError):

@@ -3,17 +3,23 @@
 Every call goes through ``Clients.aws_call`` (translated errors, retries). Observing normalises a
 describe result to the shape of the desired request, limited to the fields provisioning can change
 (:data:`UPDATABLE`), so the diff compares like with like. Creates are by name / creation token, so a
-repeat answers ``Conflict`` (= exists) rather than making a second one.
+repeat answers ``Conflict`` (= exists) rather than making a second one. EKS creates carry a
+``clientRequestToken`` derived from the stack and the name; creates AWS does not make idempotent by
+themselves (security groups, mount targets, CloudFront distributions) go through
+:meth:`Ctx.create_or_get`: after a lost answer they look the object up by its natural key before
+creating again.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 from collections.abc import Callable, Mapping
 from typing import Any
 
 from atlbook import errors
+from atlbook.clients import retry
 from atlbook.clients.bundle import Clients
 from atlbook.provisioning.kinds import AWS_UPDATABLE as UPDATABLE
 from atlbook.provisioning.model import Resource, bind, unbound
@@ -32,6 +38,28 @@ class Ctx:
     def call(self, service: str, operation: str, *, idempotent: bool = True, **params: Any) -> dict[str, Any]:
         """One AWS call (translated, retried when idempotent)."""
         return self.clients.aws_call(service, operation, idempotent=idempotent, **params)
+
+    def create_or_get(
+        self,
+        service: str,
+        operation: str,
+        find: Callable[[], dict[str, Any] | None],
+        **params: Any,
+    ) -> dict[str, Any]:
+        """A create that is safe to retry: one attempt, and after a lost answer ``find()`` first.
+
+        Returns the create's answer, or what ``find()`` found (see :func:`retry.create_or_get`).
+        """
+        return retry.create_or_get(
+            lambda: self.call(service, operation, idempotent=False, **params),
+            find,
+            description=f"{service}.{operation}",
+            policy=self.clients.policy,
+        )
+
+    def token(self, r: Resource) -> str:
+        """A client request token for creating ``r``: the same on every retry and rerun of this stack."""
+        return hashlib.sha256(f"{self.stack}/{r.kind}/{r.name}".encode()).hexdigest()[:32]
 
     def out(self, r: Resource, field: str, value: Any) -> None:
         """Record a late-bound output of ``r``."""
@@ -229,10 +257,10 @@ def _permission(group_id: str, rule: Mapping[str, Any]) -> dict[str, Any]:
 def _sg_create(ctx: Ctx, r: Resource, body: dict[str, Any]) -> None:
     group = _sg_find(ctx, r)
     if group is None:
-        gid = ctx.call(
+        gid = ctx.create_or_get(
             "ec2",
             "create_security_group",
-            idempotent=False,
+            lambda: _sg_find(ctx, r),
             GroupName=r.name,
             Description=body["Description"],
             VpcId=body["VpcId"],
@@ -279,7 +307,7 @@ def _eks_cluster_observe(ctx: Ctx, r: Resource) -> dict[str, Any] | None:
 
 def _eks_cluster_create(ctx: Ctx, r: Resource, body: dict[str, Any]) -> None:
     try:
-        ctx.call("eks", "create_cluster", **body)
+        ctx.call("eks", "create_cluster", clientRequestToken=ctx.token(r), **body)
     except errors.Conflict:
         pass
 
@@ -309,7 +337,7 @@ def _ng_observe(ctx: Ctx, r: Resource) -> dict[str, Any] | None:
 
 def _ng_create(ctx: Ctx, r: Resource, body: dict[str, Any]) -> None:
     try:
-        ctx.call("eks", "create_nodegroup", **body)
+        ctx.call("eks", "create_nodegroup", clientRequestToken=ctx.token(r), **body)
     except errors.Conflict:
         pass
 
@@ -345,7 +373,7 @@ def _addon_observe(ctx: Ctx, r: Resource) -> dict[str, Any] | None:
 
 def _addon_create(ctx: Ctx, r: Resource, body: dict[str, Any]) -> None:
     try:
-        ctx.call("eks", "create_addon", **body)
+        ctx.call("eks", "create_addon", clientRequestToken=ctx.token(r), **body)
     except errors.Conflict:
         _addon_update(ctx, r, body)
 
@@ -433,17 +461,14 @@ def _mt_observe(ctx: Ctx, r: Resource) -> dict[str, Any] | None:
 def _mt_create(ctx: Ctx, r: Resource, body: dict[str, Any]) -> None:
     if _mt_find(ctx, r) is not None:
         return
-    try:
-        ctx.call(
-            "efs",
-            "create_mount_target",
-            idempotent=False,
-            FileSystemId=body["FileSystemId"],
-            SubnetId=body["SubnetId"],
-            SecurityGroups=body["SecurityGroups"],
-        )
-    except errors.Conflict:
-        pass
+    ctx.create_or_get(
+        "efs",
+        "create_mount_target",
+        lambda: _mt_find(ctx, r),
+        FileSystemId=body["FileSystemId"],
+        SubnetId=body["SubnetId"],
+        SecurityGroups=body["SecurityGroups"],
+    )
 
 
 def _mt_ready(ctx: Ctx, r: Resource) -> tuple[bool, str]:
@@ -654,14 +679,17 @@ def _cf_create(ctx: Ctx, r: Resource, body: dict[str, Any]) -> None:
         raise errors.PlanError(
             "the ingress load balancer has no host name yet: CloudFront needs it as origin"
         )
-    dist = ctx.call(
+    # CallerReference = the resource name: a repeat answers DistributionAlreadyExists (Conflict) → found
+    answer = ctx.create_or_get(
         "cloudfront",
         "create_distribution_with_tags",
+        lambda: _cf_find(ctx, r),
         DistributionConfigWithTags={
             "DistributionConfig": _cf_config(r, body),
             "Tags": {"Items": _tags(body["Tags"])},
         },
-    )["Distribution"]
+    )
+    dist = answer.get("Distribution", answer)
     ctx.out(r, "Id", dist["Id"])
     ctx.out(r, "DomainName", dist.get("DomainName"))
 
