@@ -35,7 +35,13 @@ EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_BAD_INPUT = 2
 
-EXTENSIONS = ("atlbook.sandbox.cli", "atlbook.demo", "atlbook.lab", "atlbook.diagnosis.cli")
+EXTENSIONS = (
+    "atlbook.sandbox.cli",
+    "atlbook.demo",
+    "atlbook.lab",
+    "atlbook.diagnosis.cli",
+    "atlbook.ledger_cli",
+)
 """Modules that add sub-commands with ``register(subparsers)`` (sandbox, demo, lab, checks)."""
 
 RECORDS_DIR_ENV = "ATLBOOK_RECORDS_DIR"
