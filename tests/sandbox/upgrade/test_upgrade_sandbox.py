@@ -36,6 +36,8 @@ def _assert_upgraded(built, result: runbook.UpgradeResult, replicas: int) -> Non
     load = result.load
     assert load is not None and load.requests > 0
     assert load.failures == 0, load.failed_samples()
+    # sessions stay pinned, and are re-pinned to another node when theirs restarts
+    assert load.overall()["repins"] >= 1
     node_phases = {r["phase"] for r in load.stats() if r["phase"].startswith("node-")}
     assert node_phases == {f"node-{built.product}-{i}" for i in range(replicas)}
     assert result.overhead["overhead_pct"] is not None
