@@ -51,7 +51,8 @@ def test_two_node_upgrade_under_load(stack, product) -> None:
     up = built.prepare()
     assert up.mode == "upgrade" and up.gates.passed, up.gates.summary()
     mark = built.box.audit.mark()
-    assert built.box.audit.mutations(since=mark) == []  # preparing changed nothing
+    assert runbook.confirm_and_run(up, apply=False) is None  # headless, apply: false → plan only
+    assert built.box.audit.mutations(since=mark) == []  # preparing and planning changed nothing
     result = runbook.run(up)
     _assert_upgraded(built, result, 2)
     assert [r["status"] for r in result.report["results"]] == ["done"] * len(up.plan.steps)
