@@ -1,7 +1,7 @@
 """AWS through boto3: sessions and clients built from a target, botocore errors translated, EKS tokens.
 
 Only :mod:`atlbook.clients` builds boto3 objects. A client gets short timeouts and *no* botocore retries
-(``max_attempts: 1``): there is one retry layer, atlbook's :mod:`~atlbook.clients.retry` policy through
+(``total_max_attempts: 1``): there is one retry layer, atlbook's :mod:`~atlbook.clients.retry` policy through
 :func:`call`, because only the caller knows whether a call is idempotent — botocore would repeat a
 create after a reset or a 5xx, making a second resource where AWS has no client token. :func:`call` also
 translates every botocore exception with :func:`translate` — the one table from error codes to the
@@ -58,7 +58,7 @@ _K8S_AWS_ID = "x-k8s-aws-id"
 
 #: botocore: one attempt (atlbook's idempotency-aware retry is the only retry layer), bounded timeouts.
 CLIENT_CONFIG = botocore.config.Config(
-    retries={"mode": "standard", "max_attempts": 1},
+    retries={"mode": "standard", "total_max_attempts": 1},
     connect_timeout=5,
     read_timeout=60,
 )

@@ -5,7 +5,7 @@ describe result to the shape of the desired request, limited to the fields provi
 (:data:`UPDATABLE`), so the diff compares like with like. Creates are by name / creation token, so a
 repeat answers ``Conflict`` (= exists) rather than making a second one. EKS creates carry a
 ``clientRequestToken`` derived from the stack and the name; creates AWS does not make idempotent by
-themselves (security groups, mount targets, CloudFront distributions) go through
+themselves (security groups, mount targets, CloudFront distributions), and EFS, go through
 :meth:`Ctx.create_or_get`: after a lost answer they look the object up by its natural key before
 creating again.
 """
@@ -411,21 +411,18 @@ def _efs_observe(ctx: Ctx, r: Resource) -> dict[str, Any] | None:
 
 
 def _efs_create(ctx: Ctx, r: Resource, body: dict[str, Any]) -> None:
-    try:
-        fs = ctx.call(
-            "efs",
-            "create_file_system",
-            CreationToken=body["CreationToken"],
-            PerformanceMode=body["PerformanceMode"],
-            ThroughputMode=body["ThroughputMode"],
-            Encrypted=body["Encrypted"],
-            Tags=_tags(body["Tags"]),
-        )
-        ctx.out(r, "FileSystemId", fs["FileSystemId"])
-    except errors.Conflict:
-        found = _efs_find(ctx, r)
-        if found:
-            ctx.out(r, "FileSystemId", found["FileSystemId"])
+    # the CreationToken makes a repeat answer "exists"; create-or-get also survives a repeat that fails too
+    fs = ctx.create_or_get(
+        "efs",
+        "create_file_system",
+        lambda: _efs_find(ctx, r),
+        CreationToken=body["CreationToken"],
+        PerformanceMode=body["PerformanceMode"],
+        ThroughputMode=body["ThroughputMode"],
+        Encrypted=body["Encrypted"],
+        Tags=_tags(body["Tags"]),
+    )
+    ctx.out(r, "FileSystemId", fs["FileSystemId"])
 
 
 def _efs_update(ctx: Ctx, r: Resource, body: dict[str, Any]) -> None:

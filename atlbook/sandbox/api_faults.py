@@ -16,8 +16,9 @@ Kinds (``--kinds``)::
     429     Too Many Requests with ``Retry-After`` (the request was not processed)
     500     Internal Server Error (not processed)
     503     Service Unavailable with ``Retry-After`` (not processed)
-    reset   the connection is closed without an answer — half of the time *after* the request was
-            processed (the answer is lost: the case that makes blind retries of creates dangerous)
+    reset   the connection is closed without an answer — for a mutating request, by default half of
+            the time *after* it was processed (``reset_after``: the answer is lost, the case that makes
+            blind retries of creates dangerous)
     slow    the answer comes ``slow_seconds`` late (then normally)
 
 Each fault has the wire form of its API: a Kubernetes ``Status`` body, the AWS protocol's error
@@ -104,6 +105,10 @@ class ApiFaultConfig:
     """Seconds sent in ``Retry-After`` (429 and 503), rounded up to whole seconds on the wire."""
     slow_seconds: float = 0.5
     """Wall seconds a ``slow`` answer is held back."""
+    only_mutating: bool = False
+    """Fault only mutating requests (POST/PUT/PATCH/DELETE, AWS actions other than reads)."""
+    reset_after: float = 0.5
+    """Share of resets on mutating requests that come *after* the request was processed, in [0, 1]."""
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.rate <= 1.0:
@@ -113,6 +118,8 @@ class ApiFaultConfig:
             raise ValueError(
                 f"unknown api fault kinds {unknown or '(none given)'}; known: {', '.join(KINDS)}"
             )
+        if not 0.0 <= self.reset_after <= 1.0:
+            raise ValueError(f"reset_after must be in [0, 1], not {self.reset_after}")
         if self.retry_after < 0 or self.slow_seconds < 0:
             raise ValueError("retry_after and slow_seconds must be ≥ 0")
 
@@ -125,6 +132,9 @@ class ApiFaultConfig:
         seed: int | None = None,
         retry_after: float = 1.0,
         slow_seconds: float = 0.5,
+        *,
+        only_mutating: bool = False,
+        reset_after: float = 0.5,
     ) -> ApiFaultConfig:
         """A config from loose input: comma-separated strings or lists; names normalised."""
 
@@ -143,6 +153,8 @@ class ApiFaultConfig:
             seed=seed,
             retry_after=float(retry_after),
             slow_seconds=float(slow_seconds),
+            only_mutating=bool(only_mutating),
+            reset_after=float(reset_after),
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -154,6 +166,8 @@ class ApiFaultConfig:
             "seed": self.seed,
             "retry_after": self.retry_after,
             "slow_seconds": self.slow_seconds,
+            "only_mutating": self.only_mutating,
+            "reset_after": self.reset_after,
         }
 
 
@@ -233,11 +247,13 @@ class ApiFaultInjector:
             cfg = self._config
             if cfg.rate <= 0 or (cfg.apis is not None and name not in cfg.apis):
                 return None
+            if cfg.only_mutating and not mutating:
+                return None
             self._requests[name] = self._requests.get(name, 0) + 1
             if self._rng.random() >= cfg.rate:
                 return None
             kind = self._rng.choice(cfg.kinds)
-            after = kind == "reset" and mutating and self._rng.random() < 0.5
+            after = kind == "reset" and mutating and self._rng.random() < cfg.reset_after
             per_api = self._counts.setdefault(name, {})
             per_api[kind] = per_api.get(kind, 0) + 1
             return Decision(name, kind, after, cfg.retry_after, cfg.slow_seconds)

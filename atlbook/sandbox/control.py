@@ -2,7 +2,8 @@
 
 ``GET /status``, ``GET /faults``, ``POST /fault`` (``{"name", "target", "clear"}``), ``POST /reset``,
 ``GET /api-faults`` and ``POST /api-faults`` (``{"rate", "apis", "kinds", "seed", "retry_after",
-"slow_seconds"}`` or ``{"off": true}``; see :mod:`atlbook.sandbox.api_faults`).
+"slow_seconds", "only_mutating", "reset_after"}`` or ``{"off": true}``; see
+:mod:`atlbook.sandbox.api_faults`).
 ``atlbook sandbox status|reset|faults|fault`` use :class:`ControlClient` with the ``control_url`` from
 ``state.json``. It answers 400 for an unknown fault and refuses anything but loopback binding.
 """
@@ -82,6 +83,8 @@ class ControlServer:
                                     data.get("seed"),
                                     retry_after=float(data.get("retry_after", 1.0)),
                                     slow_seconds=float(data.get("slow_seconds", 0.5)),
+                                    only_mutating=bool(data.get("only_mutating", False)),
+                                    reset_after=float(data.get("reset_after", 0.5)),
                                 ),
                             )
                     else:

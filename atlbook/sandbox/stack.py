@@ -287,13 +287,24 @@ class Sandbox:
         *,
         retry_after: float = 1.0,
         slow_seconds: float = 0.5,
+        only_mutating: bool = False,
+        reset_after: float = 0.5,
     ) -> dict[str, Any]:
         """Fault ``rate`` of client requests to ``apis`` (all when ``None``) with ``kinds``; seeded.
 
         Returns the injector's description (config, requests seen, faults injected by API and kind).
         Refuses a rate outside [0, 1] or unknown kinds (``ValueError``).
         """
-        config = ApiFaultConfig.build(rate, apis, kinds, seed, retry_after, slow_seconds)
+        config = ApiFaultConfig.build(
+            rate,
+            apis,
+            kinds,
+            seed,
+            retry_after,
+            slow_seconds,
+            only_mutating=only_mutating,
+            reset_after=reset_after,
+        )
         return self.api_faults.configure(config)
 
     def api_faults_off(self) -> dict[str, Any]:
