@@ -38,7 +38,7 @@ from atlbook import plan as planmod
 from atlbook.clients import k8s, secrets
 from atlbook.clients.bundle import Clients
 from atlbook.products import client as product_client
-from atlbook.provisioning import _aws, observe
+from atlbook.provisioning import _aws, databases, observe
 from atlbook.provisioning.desired import INGRESS_LB
 from atlbook.provisioning.diff import Change, ProvisionPlan
 from atlbook.provisioning.model import Resource, bind, unbound
@@ -328,6 +328,8 @@ def _steps(rt: _Runtime, pplan: ProvisionPlan) -> planmod.Plan:
             verify: Callable[[], str | None] | None
             if r.provider == "aws":
                 action, verify = _aws_action(rt, change), _aws_verify(rt, r)
+            elif r.provider == "db":  # a product database (provisioning.databases)
+                action, verify = databases.action(rt.clients, change), databases.verify(rt.clients, change)
             else:
                 action, verify = _k8s_action(rt, change), _k8s_verify(rt, r)
             steps.append(
@@ -366,6 +368,8 @@ def _steps(rt: _Runtime, pplan: ProvisionPlan) -> planmod.Plan:
             )
         else:
             note = "present, not desired: kept" if change.action == "undesired" else "unchanged"
+            if change.action == "manual":  # provisioning.databases: not applied, see the plan's finding
+                note = "manual, not applied (see the plan's finding)"
             steps.append(
                 planmod.Step(id=step_id, description=f"{note}: {target}", kind="noop", target=target, **extra)
             )

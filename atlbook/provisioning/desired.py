@@ -21,7 +21,7 @@ from typing import Any
 from atlbook import stack as stackmod
 from atlbook.capacity import budget as capbudget
 from atlbook.capacity import policy
-from atlbook.provisioning import _budget, _spec
+from atlbook.provisioning import _budget, _spec, databases
 from atlbook.provisioning.kinds import KINDS
 from atlbook.provisioning.model import DesiredState, Finding, Resource, late
 
@@ -1772,6 +1772,7 @@ def build(spec: stackmod.StackSpec) -> DesiredState:
     s = _spec.view(spec)
     b = _budget.budget(s)
     resources = _aws_resources(s, b.max_connections)
+    resources += databases.resources(s)  # product databases: after RDS, before any StatefulSet
     resources += _cluster_objects(s)
     namespaces: dict[str, list[_spec.ProductView]] = {}
     for p in s.enabled:

@@ -27,6 +27,7 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
+from atlbook.provisioning import databases
 from atlbook.provisioning.kinds import AWS_UPDATABLE
 from atlbook.provisioning.model import DesiredState, Finding, Resource, bind, unbound
 
@@ -39,7 +40,7 @@ __all__ = [
     "plan",
 ]
 
-Action = Literal["create", "update", "unchanged", "found", "undesired", "delete", "missing"]
+Action = Literal["create", "update", "unchanged", "found", "undesired", "delete", "missing", "manual"]
 MUTATING: frozenset[str] = frozenset({"create", "update", "delete"})
 _META_KEYS = ("labels", "annotations")
 _NAMED_KEYS = ("name", "containerPort", "mountPath", "key", "port")
@@ -126,7 +127,7 @@ class ProvisionPlan:
         """Number of changes per action, every action listed (``{"create": 3, "update": 0, …}``)."""
         out = {a: 0 for a in ("create", "update", "delete", "unchanged", "found", "undesired", "missing")}
         for c in self.changes:
-            out[c.action] += 1
+            out[c.action] = out.get(c.action, 0) + 1  # "manual" (provisioning.databases) only when present
         return out
 
     @property
@@ -262,6 +263,8 @@ def _change(resource: Resource, observed: Mapping[str, Any] | None, outputs: Map
     )
     if resource.lookup:
         return dataclasses.replace(change, action="found" if observed is not None else "missing")
+    if resource.provider == "db":  # a product database: create / unchanged / manual (provisioning.databases)
+        return databases.change(change, observed)
     if observed is None:
         if resource.kind == "Secret" and resource.provider == "k8s":
             return dataclasses.replace(change, fields=tuple(_secret_keys_missing(resource, {})))
@@ -341,6 +344,9 @@ def plan(desired: DesiredState, observed: Observed, *, delete_undesired: bool = 
                 )
             )
     findings += _engine_finding(desired, observed, changes)
+    findings += databases.findings(
+        changes, observed.objects, outputs, region=str(desired.facts.get("region", ""))
+    )
     return ProvisionPlan(
         stack=desired.stack,
         changes=tuple(changes),

@@ -25,7 +25,7 @@ __all__ = [
     "unbound",
 ]
 
-Provider = Literal["aws", "k8s"]
+Provider = Literal["aws", "k8s", "db"]  # db: a database inside RDS (provisioning.databases)
 Severity = Literal["info", "warning", "blocker"]
 
 _LATE = re.compile(r"\$\{([a-z0-9]+:[^}]+)\}")
@@ -59,7 +59,7 @@ class Resource:
         """``k8s/StatefulSet/atlassian/jira`` or ``aws/EksCluster/demo`` — unique in a desired state."""
         if self.provider == "k8s":
             return f"k8s/{self.kind}/{self.namespace or '-'}/{self.name}"
-        return f"aws/{self.kind}/{self.name}"
+        return f"{self.provider}/{self.kind}/{self.name}"  # aws/… (or db/… for provisioning.databases)
 
 
 @dataclasses.dataclass(frozen=True)

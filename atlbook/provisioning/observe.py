@@ -20,7 +20,7 @@ from typing import Any
 from atlbook import errors
 from atlbook.clients import k8s
 from atlbook.clients.bundle import Clients
-from atlbook.provisioning import _aws
+from atlbook.provisioning import _aws, databases
 from atlbook.provisioning.desired import INGRESS_LB, LABEL_STACK
 from atlbook.provisioning.diff import Observed
 from atlbook.provisioning.kinds import KINDS
@@ -155,8 +155,9 @@ def observe(clients: Clients, state: DesiredState) -> Observed:
             notes.append("the Kubernetes API is not reachable yet: every object is planned as a create")
     else:
         notes.append("the EKS cluster does not exist yet: every Kubernetes object is planned as a create")
+    db_objects = databases.observe(clients, state, outputs)  # product databases: one read-only SELECT
     return Observed(
-        objects={**aws_objects, **k8s_objects},
+        objects={**aws_objects, **k8s_objects, **db_objects},
         outputs=outputs,
         extra=extra,
         engine=_engine(api, aws_objects, cluster, outputs),

@@ -17,7 +17,9 @@ One row per check and subject (:class:`Check`):
   and the ingress controller is Ready;
 - ``connection-budget`` — Σ nodes × pool max + surge + reserve ≤ the parameter group's
   ``max_connections`` as RDS reports it;
-- ``cloudfront-origin`` — the distribution's origin is the ingress load balancer's host name.
+- ``cloudfront-origin`` — the distribution's origin is the ingress load balancer's host name;
+- ``product-databases`` — every enabled product's database exists in RDS (read through the target's
+  ``database_tunnel``; without one the row fails, saying they could not be verified).
 """
 
 from __future__ import annotations
@@ -33,7 +35,7 @@ from atlbook import errors
 from atlbook.clients import k8s, secrets
 from atlbook.clients.bundle import Clients
 from atlbook.products import client as product_client
-from atlbook.provisioning import _aws, observe
+from atlbook.provisioning import _aws, databases, observe
 from atlbook.provisioning.desired import INGRESS_LB, SHARED_HOME, selector
 from atlbook.provisioning.model import DesiredState
 
@@ -315,6 +317,7 @@ def run(clients: Clients, state: DesiredState) -> list[Check]:
         rows.append(_placement(product, pods, zone_of, zones))
         rows.append(_shared_home(api, product, ns, pods))
     observed = observe.observe(clients, state)
+    rows.append(Check(databases.CHECK, *databases.check(state, observed.objects)))  # product databases exist
     rows += _network_policy(api, list(state.facts.get("namespaces") or []), observed.engine)
     rows += _sticky(api, products)
     rows.append(_budget(clients, state))

@@ -45,6 +45,7 @@ def test_empty_to_ha_stack_then_idempotent_then_scale_jira(clients, spec, sandbo
         "sticky-ingress",
         "connection-budget",
         "cloudfront-origin",
+        "product-databases",  # provisioning.databases: the product databases exist in RDS
     }
 
     mark = sandbox_reset.audit.mark()
