@@ -8,10 +8,13 @@ a database that someone has to create. This module makes that part of the plan:
   product, owned by the RDS master user, ``ENCODING 'UTF8'``, ``TEMPLATE template0``, and the locale
   Atlassian asks for (:data:`LOCALES`); it depends on the RDS instance, and sits right after it in the
   plan, so apply creates it once the instance is available and before any product StatefulSet;
-- **observed** (:func:`observe`, read-only): ``SELECT datname FROM pg_database`` as the master user,
+- **observed** (:func:`observe`, read-only): ``SELECT datname, encoding, locale FROM pg_database`` as
+  the master user,
   connected to the ``postgres`` maintenance database through the target's ``database_tunnel`` (the
   sandbox's PostgreSQL, or an SSM/bastion port-forward to RDS) on a session set ``READ ONLY``;
-- **plan rows** (:func:`change`): ``create`` (the note is the exact SQL), ``unchanged``, or ``manual``
+- **plan rows** (:func:`change`): ``create`` (the note is the exact SQL), ``unchanged`` (an existing
+  database with the wrong encoding/locale stays unchanged, with a warning: PostgreSQL cannot change
+  them in place), or ``manual``
   when the databases cannot be observed (no ``database_tunnel``, no master password reference, the
   tunnel does not answer). A manual row is never applied; :func:`findings` turns the manual rows into
   one warning finding with the exact ``CREATE DATABASE`` statements and the port-forward command;
@@ -55,6 +58,7 @@ __all__ = [
     "observe",
     "port_forward_command",
     "resources",
+    "settings_problems",
     "verify",
 ]
 
@@ -177,15 +181,45 @@ def _databases(state: DesiredState) -> list[Resource]:
     return [r for r in state.resources if r.provider == PROVIDER and r.kind == KIND]
 
 
-def _existing(clients: Clients, user: str, password_ref: str) -> set[str]:
-    """Names in ``pg_database``, on a READ ONLY session through the tunnel (no write can happen on it)."""
+_LIST_SQL = "SELECT datname, pg_encoding_to_char(encoding) AS encoding, datcollate, datctype FROM pg_database"
+
+
+def _existing(clients: Clients, user: str, password_ref: str) -> dict[str, dict[str, Any]]:
+    """``pg_database`` by name (encoding, locale), read on a READ ONLY session through the tunnel."""
     conn = clients.db(MAINTENANCE_DB, user=user, password=password_ref)
     try:
         dbmod.query(conn, "SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY", operation="set read only")
-        rows = dbmod.query(conn, "SELECT datname FROM pg_database", operation="list databases")
+        rows = dbmod.query(conn, _LIST_SQL, operation="list databases")
     finally:
         conn.close()
-    return {str(r["datname"]) for r in rows}
+    return {
+        str(r["datname"]): {
+            "DatabaseName": str(r["datname"]),
+            "Encoding": str(r.get("encoding") or ""),
+            "LcCollate": str(r.get("datcollate") or ""),
+            "LcCtype": str(r.get("datctype") or ""),
+        }
+        for r in rows
+    }
+
+
+def settings_problems(body: Mapping[str, Any], observed: Mapping[str, Any]) -> list[str]:
+    """What is wrong with an existing database's encoding/locale (it cannot be changed in place). Pure.
+
+    Encoding must be UTF8. Where a locale is desired (Jira), 'C'/'POSIX' or any UTF-8 locale is accepted
+    (Atlassian's Jira guidance allows both); elsewhere the locale is not judged.
+    """
+    out: list[str] = []
+    encoding = str(observed.get("Encoding") or "")
+    if encoding and encoding.upper() != str(body.get("Encoding") or "UTF8").upper():
+        out.append(f"encoding {encoding} (wanted {body.get('Encoding') or 'UTF8'})")
+    if body.get("LcCollate"):
+        for key, label in (("LcCollate", "LC_COLLATE"), ("LcCtype", "LC_CTYPE")):
+            value = str(observed.get(key) or "")
+            ok = value in ("", "C", "POSIX") or value.lower().replace("-", "").endswith("utf8")
+            if not ok:
+                out.append(f"{label} {value} (wanted {body.get(key)} or a UTF-8 locale)")
+    return out
 
 
 def _unreachable_reason(clients: Clients, body: Mapping[str, Any]) -> str | None:
@@ -225,7 +259,7 @@ def observe(
             host, port = clients.target.database_tunnel or ("?", 0)
             reason = f"could not read pg_database through database_tunnel {host}:{port}: {e}"
         else:
-            return {r.key: ({"DatabaseName": r.name} if r.name in names else None) for r in wanted}
+            return {r.key: names.get(r.name) for r in wanted}
     return {r.key: {"manual": reason} for r in wanted}
 
 
@@ -242,6 +276,9 @@ def change(c: Change, observed: Mapping[str, Any] | None) -> Change:
         return dataclasses.replace(
             c, action="manual", note=f"manual (see finding product-databases-manual): {sql}"
         )
+    problems = settings_problems(c.resource.body, observed)
+    if problems:  # not an update: encoding and locale are fixed at CREATE DATABASE (see the finding)
+        return dataclasses.replace(c, action="unchanged", note=f"exists, but {'; '.join(problems)}")
     return dataclasses.replace(c, action="unchanged", note=f"database {c.name} exists")
 
 
@@ -256,9 +293,10 @@ def findings(
 
     ``observed`` is ``Observed.objects`` (the manual rows' reasons are there).
     """
+    out = _settings_findings(changes, observed)
     manual = [c for c in changes if c.kind == KIND and c.action == "manual" and c.resource is not None]
     if not manual:
-        return []
+        return out
     first = manual[0].resource
     assert first is not None
     identifier = str(first.body["DBInstanceIdentifier"])
@@ -268,6 +306,7 @@ def findings(
     command = port_forward_command(address, region=region)
     user = str(first.body["MasterUsername"])
     return [
+        *out,
         Finding(
             "warning",
             "product-databases-manual",
@@ -280,6 +319,31 @@ def findings(
             + " Or set the target's database_tunnel to {host: 127.0.0.1, port: 5432} with the "
             "port-forward running and rerun: the plan then creates and verifies them.",
             {"statements": statements, "port_forward": command, "databases": [c.name for c in manual]},
+        ),
+    ]
+
+
+def _settings_findings(
+    changes: list[Change], observed: Mapping[str, Mapping[str, Any] | None]
+) -> list[Finding]:
+    wrong: dict[str, list[str]] = {}
+    for c in changes:
+        seen = observed.get(c.key)
+        if c.kind == KIND and c.action == "unchanged" and c.resource is not None and seen:
+            problems = settings_problems(c.resource.body, seen)
+            if problems:
+                wrong[c.name] = problems
+    if not wrong:
+        return []
+    text = "; ".join(f"{name}: {', '.join(p)}" for name, p in wrong.items())
+    return [
+        Finding(
+            "warning",
+            "product-database-settings",
+            f"existing product databases do not have the encoding/locale Atlassian asks for ({text}). "
+            "PostgreSQL cannot change them in place: provisioning leaves them alone; fix them with a "
+            "dump and a restore into a database created as the plan's CREATE DATABASE shows.",
+            {"databases": wrong},
         )
     ]
 

@@ -46,6 +46,7 @@ class FakeDb:
 
     def __init__(self, existing: set[str], *, fail: BaseException | None = None) -> None:
         self.existing = set(existing)
+        self.settings: dict[str, tuple[str, str]] = {}  # name → (encoding, locale); default UTF8, C
         self.fail = fail
         self.connects: list[tuple[str, str, str]] = []
         self.statements: list[str] = []
@@ -63,7 +64,11 @@ class FakeDb:
     def query(self, conn: Any, sql: str, params: Any = None, *, operation: str | None = None) -> list[Any]:
         self.statements.append(sql)
         if sql.startswith("SELECT datname"):
-            return [{"datname": n} for n in sorted(self.existing | {"postgres", "template0", "template1"})]
+            return [
+                {"datname": n, "encoding": e, "datcollate": loc, "datctype": loc}
+                for n in sorted(self.existing | {"postgres", "template0", "template1"})
+                for e, loc in [self.settings.get(n, ("UTF8", "C"))]
+            ]
         m = re.match(r'CREATE DATABASE "([a-z]+)"', sql)
         if m:
             if m.group(1) in self.existing:
@@ -173,15 +178,25 @@ def test_observe_reads_pg_database_on_a_read_only_session(sandbox_spec, fake):
     clients = fake({"jira", "confluence"})
     seen = databases.observe(clients, state, _outputs(state))
     assert seen == {
-        "db/PostgresDatabase/jira": {"DatabaseName": "jira"},
-        "db/PostgresDatabase/confluence": {"DatabaseName": "confluence"},
+        "db/PostgresDatabase/jira": {
+            "DatabaseName": "jira",
+            "Encoding": "UTF8",
+            "LcCollate": "C",
+            "LcCtype": "C",
+        },
+        "db/PostgresDatabase/confluence": {
+            "DatabaseName": "confluence",
+            "Encoding": "UTF8",
+            "LcCollate": "C",
+            "LcCtype": "C",
+        },
         "db/PostgresDatabase/bitbucket": None,
     }
     db = clients.fake
     assert db.connects == [("postgres", "postgres", "env:ATLBOOK_SANDBOX_DB_PASSWORD")]  # the reference
     assert db.statements == [
         "SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY",
-        "SELECT datname FROM pg_database",
+        "SELECT datname, pg_encoding_to_char(encoding) AS encoding, datcollate, datctype FROM pg_database",
     ]
     assert db.closed == 1
 
@@ -333,3 +348,40 @@ def test_check_row(sandbox_spec, fake):
     assert not ok and detail == "missing: confluence, bitbucket; present: jira"
     _, ok, detail = databases.check(state, databases.observe(fake(set(), tunnel=False), state, outputs))
     assert not ok and detail.startswith("could not be verified: the target has no database_tunnel")
+
+
+# --- existing databases with the wrong settings ------------------------------------------------------------
+
+
+def test_existing_database_with_wrong_encoding_or_locale_is_a_warning_not_an_update(sandbox_spec, fake):
+    state = desired.build(sandbox_spec)
+    outputs = _outputs(state)
+    clients = fake({"jira", "confluence", "bitbucket"})
+    clients.fake.settings = {"jira": ("UTF8", "de_DE.ISO-8859-1"), "bitbucket": ("SQL_ASCII", "C")}
+    world = _world(state, outputs)
+    world.update(databases.observe(clients, state, outputs))
+    plan = diff.plan(state, diff.Observed(objects=world, outputs=outputs, engine="vpc-cni"))
+    assert plan.mutations == 0
+    rows = {c.name: c for c in plan.changes if c.kind == "PostgresDatabase"}
+    assert {c.action for c in rows.values()} == {"unchanged"}
+    assert (
+        "LC_COLLATE de_DE.ISO-8859-1" in rows["jira"].note and "encoding SQL_ASCII" in rows["bitbucket"].note
+    )
+    (finding,) = [f for f in plan.findings if f.code == "product-database-settings"]
+    assert finding.severity == "warning" and set(finding.numbers["databases"]) == {"jira", "bitbucket"}
+
+
+@pytest.mark.parametrize(
+    "encoding, locale, problems",
+    [
+        ("UTF8", "C", 0),
+        ("UTF8", "en_US.UTF-8", 0),
+        ("UTF8", "C.utf8", 0),
+        ("UTF8", "en_US", 2),
+        ("LATIN1", "C", 1),
+    ],
+)
+def test_settings_problems_for_jira(sandbox_spec, encoding, locale, problems):
+    jira = next(r for r in _dbs(desired.build(sandbox_spec)) if r.name == "jira")
+    seen = {"Encoding": encoding, "LcCollate": locale, "LcCtype": locale}
+    assert len(databases.settings_problems(jira.body, seen)) == problems
