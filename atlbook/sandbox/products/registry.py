@@ -316,7 +316,9 @@ class SimulatedProducts:
         node = self.node(namespace, pod)
         if node is None or HTTP_PORTS.get(node.product) != int(port):
             return None
-        return lambda req: self._to_proxy(node.handle(req))
+        from . import debug_echo  # test-only leak, off unless a test turns it on
+
+        return lambda req: self._to_proxy(debug_echo.answer(self.faults, node, req, node.handle(req)))
 
     @staticmethod
     def _to_proxy(resp: Response) -> Any:
