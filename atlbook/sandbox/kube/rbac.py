@@ -48,6 +48,7 @@ __all__ = [
     "Rbac",
     "UserInfo",
     "request_attributes",
+    "rule_allows",
 ]
 
 SA_PREFIX = "system:serviceaccount:"
@@ -246,7 +247,7 @@ class Rbac:
         for binding in self.store.iter("clusterrolebindings"):
             if _subject_matches(binding, user, None):
                 role = self.store.peek("clusterroles", None, (binding.get("roleRef") or {}).get("name", ""))
-                if role is not None and any(_rule_allows(r, attrs) for r in role.get("rules") or []):
+                if role is not None and any(rule_allows(r, attrs) for r in role.get("rules") or []):
                     return True
         if attrs.resource_request and attrs.namespace:
             for binding in self.store.iter("rolebindings", attrs.namespace):
@@ -259,7 +260,7 @@ class Rbac:
                     else self.store.peek("roles", attrs.namespace, ref.get("name", ""))
                 )
                 if role is not None and any(
-                    _rule_allows(r, attrs, resources_only=True) for r in role.get("rules") or []
+                    rule_allows(r, attrs, resources_only=True) for r in role.get("rules") or []
                 ):
                     return True
         return False
@@ -292,7 +293,8 @@ def _url_allowed(patterns: tuple[str, ...] | list[str], path: str) -> bool:
     return False
 
 
-def _rule_allows(rule: Obj, a: Attributes, resources_only: bool = False) -> bool:
+def rule_allows(rule: Obj, a: Attributes, resources_only: bool = False) -> bool:
+    """Whether one PolicyRule allows ``a`` (``resources_only``: a Role's rule, no nonResourceURLs)."""
     if not _has(rule.get("verbs"), a.verb):
         return False
     if not a.resource_request:

@@ -1,0 +1,319 @@
+"""Least privilege (issue 10, item 5): each runbook passes with exactly its role; each rule is needed.
+
+Aspects covered (one sandbox story, each runbook run by the runner with a kernel, headless):
+- ``rbac/<runbook>-role.yaml`` is applied verbatim (plus, for a file whose bindings name only a Group,
+  the ServiceAccount ``atlassian/atlbook-<name>`` as an extra subject); the runbook then runs against a
+  target whose kubeconfig user is a TokenRequest token of that ServiceAccount — the way an operator
+  points atlbook at a kubeconfig + context. 10-provision (apply) → 30-upgrade Jira (apply) → faults
+  (index-corrupt jira-1, crash-loop confluence-1) → 40-diagnose → 50-index-recovery (apply): every run
+  exits 0 and the API server denied it nothing;
+- every rule of every role is **used**: the authorization log of these runs holds a request that this
+  rule allows and no other rule bound to that account does (so removing the rule makes that request
+  403), per rule × runbook — the figure is printed;
+- **removal**, for real, for the read-only 40-diagnose and for 50-index-recovery (module APIs, not a
+  kernel per rule): each rule is removed in turn and the runbook reports a permission error naming the
+  verb and resource (``atlbook.errors.Forbidden``, the API server's message);
+- 20-capacity makes no Kubernetes call (no role needed), checked from the same log.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import pathlib
+import shutil
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import yaml
+from kubernetes import client
+
+from atlbook import clients, demo, diagnosis, errors, parameters, runner
+from atlbook.remediation import index_recovery
+from atlbook.sandbox.kube import rbac
+from atlbook.sandbox.kube.errors import Forbidden as KubeForbidden
+from atlbook.testing import sandbox  # noqa: F401 - fixture
+
+ROOT = pathlib.Path(__file__).resolve().parents[3]
+SANDBOX_YAML = ROOT / "parameters" / "sandbox.yaml"
+NS = "atlassian"
+ROLE_FILES = {
+    "10-provision": "provision",
+    "30-upgrade": "upgrade",
+    "40-diagnose": "diagnose",
+    "50-index-recovery": "index-recovery",
+}
+KINDS = {
+    "Namespace": "namespaces",
+    "Role": "roles.rbac.authorization.k8s.io",
+    "ClusterRole": "clusterroles.rbac.authorization.k8s.io",
+    "RoleBinding": "rolebindings.rbac.authorization.k8s.io",
+    "ClusterRoleBinding": "clusterrolebindings.rbac.authorization.k8s.io",
+}
+FIGURES: dict[str, Any] = {}
+KNOWN_GAPS = {
+    "index-recovery Role rule 1 ['pods/proxy'] ['get']": (
+        "index_recovery.assess treats a 403 on the index summary as an unreadable-but-not-bad node and "
+        "reports nothing-to-do (found by this test; atlbook.remediation is not ours to change)"
+    ),
+}
+"""Rules whose removal the runbook does not report as a permission error (each still proven used)."""
+
+
+def role_docs(short: str) -> list[dict[str, Any]]:
+    return [d for d in yaml.safe_load_all((ROOT / "rbac" / f"{short}-role.yaml").read_text()) if d]
+
+
+class Story:
+    """The sandbox, the authorization log and one target directory per ServiceAccount."""
+
+    def __init__(self, box: Any, tmp: pathlib.Path) -> None:
+        self.box, self.tmp = box, tmp
+        self.log: list[tuple[str, rbac.Attributes, bool]] = []
+        self._orig = box.kube.rbac.authorize
+        box.kube.rbac.authorize = self._authorize
+        self.admin = client.ApiClient(self._config(box.admin_token))
+
+    def _config(self, token: str) -> client.Configuration:
+        cfg = client.Configuration()
+        cfg.host = self.box.kube.url
+        cfg.api_key = {"authorization": token}
+        cfg.api_key_prefix = {"authorization": "Bearer"}
+        return cfg
+
+    def _authorize(self, user: Any, method: str, path: str, query: dict[str, list[str]]) -> None:
+        attrs = rbac.request_attributes(method, path, query)
+        name = user if isinstance(user, str) else user.name
+        try:
+            self._orig(user, method, path, query)
+        except KubeForbidden:
+            self.log.append((name, attrs, False))
+            raise
+        self.log.append((name, attrs, True))
+
+    def close(self) -> None:
+        self.box.kube.rbac.authorize = self._orig
+        self.admin.close()
+
+    # -- roles -----------------------------------------------------------------------------------------
+    def apply(self, short: str, docs: list[dict[str, Any]] | None = None) -> str:
+        """Apply a role file (verbatim + the ServiceAccount subject); returns the account's user name."""
+        store = self.box.kube.store
+        sa = f"atlbook-{short}"
+        docs = copy.deepcopy(docs if docs is not None else role_docs(short))
+        for d in sorted(docs, key=lambda d: d["kind"] != "Namespace"):
+            if d["kind"] == "Namespace" and store.peek("namespaces", None, d["metadata"]["name"]):
+                continue
+            if d["kind"].endswith("Binding"):
+                subj = {"kind": "ServiceAccount", "name": sa, "namespace": NS}
+                if subj not in d["subjects"]:
+                    d["subjects"].append(subj)
+            ns = d["metadata"].get("namespace")
+            if store.peek(KINDS[d["kind"]], ns, d["metadata"]["name"]) is not None:
+                store.delete(KINDS[d["kind"]], ns, d["metadata"]["name"])
+            store.create(KINDS[d["kind"]], d, ns)
+        if store.peek("namespaces", None, NS) is None:
+            store.create("namespaces", {"metadata": {"name": NS}})
+        if store.peek("serviceaccounts", NS, sa) is None:
+            store.create("serviceaccounts", {"metadata": {"name": sa, "namespace": NS}}, NS)
+        return f"system:serviceaccount:{NS}:{sa}"
+
+    def target_dir(self, short: str) -> pathlib.Path:
+        """A sandbox directory like the real one whose kubeconfig user is the account's token."""
+        sa = f"atlbook-{short}"
+        token = (
+            client.CoreV1Api(self.admin)
+            .create_namespaced_service_account_token(sa, NS, {"spec": {"expirationSeconds": 7200}})
+            .status.token
+        )
+        d = self.tmp / short
+        d.mkdir(exist_ok=True)
+        for f in ("env", "state.json"):
+            shutil.copy(self.box.state_dir / f, d / f)
+        kubeconfig = {
+            "apiVersion": "v1",
+            "kind": "Config",
+            "clusters": [{"name": "c", "cluster": {"server": self.box.kube.url}}],
+            "users": [{"name": sa, "user": {"token": token}}],
+            "contexts": [{"name": sa, "context": {"cluster": "c", "user": sa, "namespace": NS}}],
+            "current-context": sa,
+        }
+        (d / "kubeconfig").write_text(yaml.safe_dump(kubeconfig))
+        os.chmod(d / "kubeconfig", 0o600)
+        target = yaml.safe_load((self.box.state_dir / "target.yaml").read_text())
+        target.update(kubeconfig=str(d / "kubeconfig"), context=sa)
+        (d / "target.yaml").write_text(yaml.safe_dump(target))
+        return d
+
+    def run(self, runbook: str, overrides: list[tuple[str, str]], apply: bool, mp: pytest.MonkeyPatch) -> Any:
+        short = ROLE_FILES[runbook]
+        user = self.apply(short)
+        mp.setenv("ATLBOOK_SANDBOX_DIR", str(self.target_dir(short)))
+        start = len(self.log)
+        result = runner.run(runbook, [SANDBOX_YAML], overrides, apply=apply, output_root=self.tmp / "records")
+        mine = [(a, ok) for u, a, ok in self.log[start:] if u == user]
+        denied = sorted({f"{a.verb} {a.full_resource} ns={a.namespace}" for a, ok in mine if not ok})
+        summary = json.loads((result.record.path / "summary.json").read_text())
+        assert result.exit_code == 0 and not denied, (runbook, denied, summary.get("error"))
+        assert mine, f"{runbook} made no API call as {user}"
+        return [a for a, ok in mine if ok]
+
+
+def _bound_rules(docs: list[dict[str, Any]]) -> list[tuple[str, int, str | None, dict[str, Any], bool]]:
+    """(role name, index, namespace or None for cluster-wide, rule, is_role) for every bound rule."""
+    out = []
+    for d in docs:
+        if d["kind"] == "Role":
+            for i, r in enumerate(d["rules"]):
+                out.append(
+                    (
+                        f"Role {d['metadata']['namespace']}/{d['metadata']['name']}",
+                        i,
+                        d["metadata"]["namespace"],
+                        r,
+                        True,
+                    )
+                )
+        elif d["kind"] == "ClusterRole":
+            for i, r in enumerate(d["rules"]):
+                out.append((f"ClusterRole {d['metadata']['name']}", i, None, r, False))
+    return out
+
+
+def _covers(rule: tuple[str, int, str | None, dict[str, Any], bool], a: rbac.Attributes) -> bool:
+    _, _, ns, r, is_role = rule
+    if ns is not None and a.namespace != ns:
+        return False
+    return rbac.rule_allows(r, a, resources_only=is_role)
+
+
+def _unique_use(short: str, used: list[rbac.Attributes]) -> dict[str, str | None]:
+    """Per rule: a request only it allows (``None`` when there is none)."""
+    rules = _bound_rules(role_docs(short))
+    out: dict[str, str | None] = {}
+    for rule in rules:
+        key = f"{rule[0]} rule {rule[1]} {rule[3].get('resources')} {rule[3].get('verbs')}"
+        witness = next(
+            (a for a in used if _covers(rule, a) and not any(_covers(o, a) for o in rules if o is not rule)),
+            None,
+        )
+        out[key] = (
+            None if witness is None else f"{witness.verb} {witness.full_resource} ns={witness.namespace}"
+        )
+    return out
+
+
+@pytest.fixture
+def story(sandbox: Any, tmp_path: pathlib.Path) -> Iterator[Story]:  # noqa: F811
+    sandbox.reset()
+    s = Story(sandbox, tmp_path)
+    yield s
+    s.close()
+    sandbox.reset()
+
+
+def _removal_message(rule: dict[str, Any]) -> list[str]:
+    res = rule["resources"][0]
+    return [f'cannot {v} resource "{res}"' for v in rule["verbs"]]
+
+
+def test_each_runbook_passes_with_exactly_its_role_and_every_rule_is_needed(
+    story: Story, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for k, v in story.box.passwords.items():  # in-process module calls resolve the env references too
+        monkeypatch.setenv(k, v)
+    spec = parameters.load_stack(str(SANDBOX_YAML))
+    used: dict[str, list[rbac.Attributes]] = {}
+    used["10-provision"] = story.run("10-provision", [], True, monkeypatch)
+    before = len(story.log)
+    assert runner.run("20-capacity", [SANDBOX_YAML], [], output_root=story.tmp / "records").exit_code == 0
+    assert len(story.log) == before, "20-capacity made a Kubernetes call"
+    target = demo.next_patch_version(spec.products.jira.version)
+    used["30-upgrade"] = story.run(
+        "30-upgrade", [("product", "jira"), ("target_version", target)], True, monkeypatch
+    )
+    story.box.fault("index-corrupt", "jira-1")
+    story.box.fault("crash-loop", "confluence-1")
+    used["40-diagnose"] = story.run("40-diagnose", [], False, monkeypatch)
+
+    # removal, for real: every rule of the read-only diagnose role, one at a time
+    removal: dict[str, str] = {}
+    sa_clients = clients.connect("sandbox")
+    try:
+        docs = role_docs("diagnose")
+        for d_index, d in enumerate(docs):
+            if d["kind"] not in ("Role", "ClusterRole"):
+                continue
+            for i, rule in enumerate(d["rules"]):
+                trimmed = copy.deepcopy(docs)
+                del trimmed[d_index]["rules"][i]
+                story.apply("diagnose", trimmed)
+                found = diagnosis.diagnose(sa_clients, spec, diagnosis.scope.manual(window_minutes=30))
+                # diagnose never crashes on a source it cannot read: the source error is the report
+                text = " ".join(f"{e.source}: {e.message}" for e in found.evidence.source_errors)
+                wanted = _removal_message(rule)
+                hit = [w for w in wanted if w in text]
+                removal[f"diagnose {d['kind']} rule {i} {rule['resources']} {rule['verbs']}"] = (
+                    hit[0] if hit else "NOT SHOWN"
+                )
+        story.apply("diagnose")
+    finally:
+        sa_clients.close()
+
+    story.box.fault("crash-loop", "confluence-1", clear=True)
+    # removal, for real: every rule of the index-recovery role (assess → plan → apply, module API)
+    story.apply("index-recovery")
+    docs = role_docs("index-recovery")
+    story.target_dir("index-recovery")
+    monkeypatch.setenv("ATLBOOK_SANDBOX_DIR", str(story.tmp / "index-recovery"))
+    for i, rule in enumerate(docs[0]["rules"]):
+        trimmed = copy.deepcopy(docs)
+        del trimmed[0]["rules"][i]
+        story.apply("index-recovery", trimmed)
+        ledger = story.box.kube.store.peek("configmaps", NS, "atlbook-ledger-50-index-recovery")
+        if ledger is not None:
+            story.box.kube.store.delete("configmaps", NS, "atlbook-ledger-50-index-recovery")
+        bundle = clients.connect("sandbox")
+        message = "NOT SHOWN"
+        try:
+            assessment = index_recovery.assess(bundle, spec)
+            plan = index_recovery.build_plan(bundle, spec, assessment)
+            result = index_recovery.confirm_and_run(bundle, spec, plan, assessment, apply=True)
+            message = json.dumps(result.to_dict() if result else None, default=str)
+        except errors.AtlbookError as e:  # Forbidden itself, or ApplyFailed chaining it
+            message = f"{type(e).__name__}: {e} (cause: {type(e.__cause__).__name__})"
+        finally:
+            bundle.close()
+        hit = [w for w in _removal_message(rule) if w in message]
+        removal[f"index-recovery Role rule {i} {rule['resources']} {rule['verbs']}"] = (
+            hit[0] if hit else message[:300]
+        )
+        story.box.fault("index-corrupt", "jira-1")
+    story.apply("index-recovery")
+    if story.box.kube.store.peek("configmaps", NS, "atlbook-ledger-50-index-recovery") is not None:
+        story.box.kube.store.delete("configmaps", NS, "atlbook-ledger-50-index-recovery")
+    used["50-index-recovery"] = story.run("50-index-recovery", [], True, monkeypatch)
+
+    proofs = {runbook: _unique_use(ROLE_FILES[runbook], attrs) for runbook, attrs in used.items()}
+    FIGURES.update(proofs=proofs, removal=removal)
+    n_rules = sum(len(p) for p in proofs.values())
+    n_proven = sum(v is not None for p in proofs.values() for v in p.values())
+    print(f"\nrules proven used (only-this-rule request): {n_proven}/{n_rules}")
+    for runbook, p in proofs.items():
+        for k, v in p.items():
+            print(f"  {runbook:18} {k}: {v}")
+    print(
+        f"rules removed for real: {len(removal)}, failing with a permission error: "
+        f"{sum(not v.startswith('NOT') and 'cannot' in v for v in removal.values())}"
+    )
+    for k, v in removal.items():
+        print(f"  {k}: {v}")
+    unused = {r: [k for k, v in p.items() if v is None] for r, p in proofs.items()}
+    owned = {r: u for r, u in unused.items() if r != "30-upgrade"}  # upgrade-role.yaml: reported only
+    assert not any(owned.values()), owned
+    shown = {k: v for k, v in removal.items() if "cannot" in v}
+    gaps = {k: v for k, v in removal.items() if k not in shown}
+    assert set(gaps) <= set(KNOWN_GAPS), gaps
+    assert len(shown) >= len(removal) - len(KNOWN_GAPS)
