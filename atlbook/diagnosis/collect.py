@@ -26,7 +26,8 @@ Every source that fails becomes a :class:`~atlbook.diagnosis.evidence.SourceErro
 own), never an exception: a diagnosis is most needed when things are broken.
 
 Read-only: only LIST/GET/``pods/log``/``pods/proxy`` GETs, describe/list/get AWS calls and SELECTs.
-Nothing here creates, patches or deletes, and the retry policy is short (two attempts, ten seconds).
+Nothing here creates, patches or deletes, and the retry policy is short: at most ten seconds per call,
+in up to four quick attempts — a dead source fails fast, a flaky one (throttling, resets) is still read.
 
 Adapters noted: ``atlbook.clients.k8s`` has no pod-log helper yet, so :func:`_read_log` calls
 ``CoreV1Api.read_namespaced_pod_log`` on the bundle's ApiClient under ``k8s.guard`` (error translation);
@@ -91,7 +92,7 @@ _PLURAL: dict[str, str] = {
 HTTP_PORTS: dict[str, int] = {"jira": 8080, "confluence": 8090, "bitbucket": 7990}
 """Each product's HTTP port (chart defaults, reference §3.2)."""
 
-_SHORT = retry.RetryPolicy(max_attempts=2, base_delay=0.2, max_delay=1.0, total_timeout=10.0)
+_SHORT = retry.RetryPolicy(max_attempts=4, base_delay=0.2, max_delay=1.0, total_timeout=10.0)
 T = TypeVar("T")
 
 
