@@ -14,9 +14,11 @@ The whole tier is skipped, with the reason, when chromium or Playwright is missi
 
 from __future__ import annotations
 
+import ctypes
 import os
 import pathlib
 import shutil
+import signal
 import socket
 import subprocess
 import time
@@ -68,6 +70,27 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(pytest.mark.skip(reason=reason))
 
 
+def _prctl() -> Any:
+    try:
+        return ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):
+        return None
+
+
+_PRCTL = _prctl()
+_PR_SET_PDEATHSIG = 1
+_SIGTERM = int(signal.SIGTERM)
+
+
+def _die_with_parent() -> None:
+    """In the child: SIGTERM when the test process dies, even by SIGKILL (no orphaned JupyterLab).
+
+    Runs between fork and exec: no imports, no allocation beyond the call itself.
+    """
+    if _PRCTL is not None:
+        _PRCTL(_PR_SET_PDEATHSIG, _SIGTERM)
+
+
 def _free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))
@@ -116,7 +139,9 @@ def lab(sandbox: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]
     port = _free_port()
     log = (base / "jupyter.log").open("wb")
     cmd = labmod.lab_command(port, root / "notebooks")
-    proc = subprocess.Popen(cmd, env=env, cwd=str(root / "notebooks"), stdout=log, stderr=log)  # noqa: S603
+    proc = subprocess.Popen(  # noqa: S603 - our interpreter
+        cmd, env=env, cwd=str(root / "notebooks"), stdout=log, stderr=log, preexec_fn=_die_with_parent
+    )
     server = Lab(port, token, root / "notebooks", proc)
     deadline = time.monotonic() + 90
     while True:
