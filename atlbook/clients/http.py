@@ -3,8 +3,8 @@
 :class:`HttpClient` wraps one lazily built ``urllib3.PoolManager``. Like the pod proxy in
 :mod:`atlbook.clients.k8s` it returns the product's answer (any HTTP status) as an :class:`HttpResponse`
 for the caller (``atlbook.products``) to judge, and raises only for transport failures, translated
-into :class:`~atlbook.errors.ProductApiError` + ``Unavailable``. Idempotent requests answered 429 / 502 /
-503 / 504 are retried under the :mod:`~atlbook.clients.retry` policy (Retry-After honoured); after the
+into :class:`~atlbook.errors.ProductApiError` + ``Unavailable``. Idempotent requests answered 429 / 500 /
+502 / 503 / 504 are retried under the :mod:`~atlbook.clients.retry` policy (Retry-After honoured); after the
 last attempt the last answer is returned.
 """
 
@@ -25,8 +25,8 @@ from atlbook.clients._scrub import scrub
 
 __all__ = ["RETRY_STATUSES", "HttpClient", "HttpResponse", "call_with_status_retry", "retry_after"]
 
-#: Answers worth asking again for an idempotent request (rate limit, gateway, unavailable).
-RETRY_STATUSES: tuple[int, ...] = (429, 502, 503, 504)
+#: Answers worth asking again for an idempotent request (rate limit, server error, gateway, unavailable).
+RETRY_STATUSES: tuple[int, ...] = (429, 500, 502, 503, 504)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -643,9 +643,27 @@ class ProductClient:
     # --- health and nodes ---
 
     def status(self) -> ProductStatus:
-        """``GET /status`` (no auth). A 503/500 with a JSON state is an answer, not an error."""
-        resp = self.transport.request("GET", self.info.health_path, retry_statuses=(429,))
-        return parse_status(self.product, resp)
+        """``GET /status`` (no auth). A 503/500 with a JSON state is an answer, not an error.
+
+        A 5xx *without* a state (a proxy or load balancer in between failing, a reset) is asked again
+        under the transport's retry policy, then raised (``Unavailable``).
+        """
+
+        def once() -> ProductStatus:
+            resp = self.transport.request("GET", self.info.health_path, retry_statuses=(429,))
+            return parse_status(self.product, resp)
+
+        return retry.call(
+            once, idempotent=True, description=f"GET {self.info.health_path}", policy=self._policy()
+        )
+
+    def _policy(self) -> retry.RetryPolicy | None:
+        """The retry policy of the transport (its bundle's, or its HTTP client's), else the default."""
+        clients = getattr(self.transport, "clients", None)
+        found = getattr(clients, "policy", None) or getattr(
+            getattr(self.transport, "http", None), "policy", None
+        )
+        return found if isinstance(found, retry.RetryPolicy) else None
 
     def cluster_nodes(self) -> list[ClusterNode]:
         """The product's own list of cluster nodes, normalised (node id, state, alive, version, build)."""
