@@ -38,7 +38,6 @@ import boto3
 
 from atlbook import demo, parameters
 from atlbook.sandbox.products import debug_echo
-from atlbook.testing import sandbox  # noqa: F401 - fixture
 
 ROOT = pathlib.Path(__file__).resolve().parents[3]
 SANDBOX_YAML = ROOT / "parameters" / "sandbox.yaml"
@@ -65,7 +64,7 @@ def needles(value: str) -> set[str]:
     return {f for f in forms if len(f) >= 8}
 
 
-def test_no_planted_secret_reaches_any_record_or_output(sandbox: Any, tmp_path: pathlib.Path) -> None:  # noqa: F811
+def test_no_planted_secret_reaches_any_record_or_output(sandbox: Any, tmp_path: pathlib.Path) -> None:
     box = sandbox
     box.reset()
     planted = {
