@@ -604,7 +604,7 @@ class ParameterPanel:
         key = key.strip()
         if not key:
             self.error = "name a parameter to edit (e.g. stack.products.jira.replicas)"
-            self._render()
+            self._render(settle=False)
             return False
         edits = [e for e in self.edits if e[0] != key] + [(key, text)]
         try:
@@ -612,7 +612,7 @@ class ParameterPanel:
         except errors.ParameterError as e:
             text = str(e)
             self.error = "panel edit: " + text[4:] if text.startswith("-p: ") else text
-            self._render()
+            self._render(settle=False)
             return False
         self._resolved = resolved
         self.edits = edits
@@ -718,13 +718,18 @@ class ParameterPanel:
         reset_button.on_click(lambda _: self.reset())
         self._view = _View(box, self.to_html())
 
-    def _render(self) -> None:
+    def _render(self, *, settle: bool = True) -> None:
+        """Show the state in the widget; ``settle``: also in the static twin (the values in force).
+
+        An invalid edit does not settle: its error is shown in the widget only, so correcting it does
+        not re-render the panel under the operator's cursor, and the twin keeps the values in force.
+        """
         text = self.to_html()
         body = self._widgets.get("body")
         if body is not None:
             body.value = text
             self._widgets["key"].options = self.keys()
-        if self._view is not None:
+        if self._view is not None and settle:
             self._view.update(text)
 
 

@@ -79,3 +79,15 @@ def run_all_and_wait(page: Any, until: str, timeout: float = 120_000) -> Any:
     errors = cell_errors(page)
     assert not errors, errors[0][-3000:]
     return found
+
+
+def scroll_to(locator: Any, attempts: int = 5) -> None:
+    """Scroll ``locator`` into view, again if a widget re-render replaced it under the call."""
+    for attempt in range(attempts):
+        try:
+            locator.scroll_into_view_if_needed(timeout=10_000)
+            return
+        except Exception as e:  # playwright Error: "not attached to the DOM" while re-rendered
+            if "not attached" not in str(e) or attempt == attempts - 1:
+                raise
+            locator.page.wait_for_timeout(200)

@@ -14,8 +14,9 @@ from __future__ import annotations
 
 import re
 
-from jupyterlab_ui import open_notebook, run_all_and_wait, shutdown_sessions, wait_idle
+from jupyterlab_ui import open_notebook, run_all_and_wait, scroll_to, shutdown_sessions, wait_idle
 from kubernetes import client as k8s
+from playwright.sync_api import expect
 
 NAMESPACE = "atlassian"
 
@@ -26,17 +27,17 @@ def test_provision_plan_apply_confirm_postchecks(lab, page, shot, sandbox_reset,
     run_all_and_wait(page, ".atlbook-apply-gate button:has-text('Apply')")
 
     panel = page.locator(".atlbook-parameter-panel").first
-    assert "file parameters/sandbox.yaml" in panel.inner_text()
+    expect(panel).to_contain_text("file parameters/sandbox.yaml")
     plan = page.locator(".atlbook-plan").first
     plan.locator("table").first.wait_for()
-    assert re.search(r"\d+ create\(s\)", plan.inner_text())
+    expect(plan).to_contain_text(re.compile(r"\d+ create\(s\)"))
     assert plan.locator("td:text-is('create')").count() > 10
     gate = page.locator(".atlbook-apply-gate").first
-    gate.scroll_into_view_if_needed()
+    scroll_to(gate)
     shot("plan")
 
     apply = gate.locator("button:has-text('Apply')")
-    assert apply.is_enabled()
+    expect(apply).to_be_enabled()
     apply.click()
     confirm = gate.locator("button:has-text('Confirm:')")
     confirm.wait_for(state="visible")
@@ -48,9 +49,10 @@ def test_provision_plan_apply_confirm_postchecks(lab, page, shot, sandbox_reset,
     after = gate.locator(".atlbook-after table")
     after.wait_for(state="visible", timeout=180_000)
     wait_idle(page)
-    assert "applied" in gate.inner_text()
+    expect(gate).to_contain_text("applied")
+    expect(gate.locator(".atlbook-after")).to_contain_text("Post-checks")
     assert gate.locator(".atlbook-status td:text-is('done')").count() > 10
-    after.scroll_into_view_if_needed()
+    scroll_to(after)
     shot("applied")
 
     apps = k8s.AppsV1Api(k8s_api)
@@ -84,29 +86,30 @@ def test_parameter_panel_invalid_value_shows_error_and_stales_the_plan(lab, page
     open_notebook(page, lab, "10-provision.ipynb")
     run_all_and_wait(page, ".atlbook-apply-gate button:has-text('Apply')")
     panel = page.locator(".atlbook-parameter-panel").first
-    panel.scroll_into_view_if_needed()
+    scroll_to(panel)
     panel.locator("summary").first.click()  # unfold the stack's values
     secret = panel.locator("tr:has(td:text-is('stack.database.master_password'))")
-    assert secret.locator("td").nth(1).inner_text() == "env:ATLBOOK_SANDBOX_DB_PASSWORD"  # the reference only
+    expect(secret.locator("td").nth(1)).to_have_text("env:ATLBOOK_SANDBOX_DB_PASSWORD")  # the reference only
 
     panel.locator(".atlbook-param-key input").fill("stack.products.jira.replicas")
     panel.locator(".atlbook-param-value input").fill("0")
     panel.locator("button:text-is('Set')").click()
     error = panel.locator(".atlbook-param-error")
-    error.wait_for(state="visible")
-    assert "stack.products.jira.replicas" in error.inner_text()
-    assert "too small" in error.inner_text() and ">= 1" in error.inner_text()
-    error.scroll_into_view_if_needed()
+    expect(error).to_contain_text("key 'stack.products.jira.replicas': too small")
+    expect(error).to_contain_text(">= 1")
+    wait_idle(page)
+    scroll_to(error)
     shot("invalid-parameter")
 
     gate = page.locator(".atlbook-apply-gate").first
-    assert gate.locator("button:has-text('Apply')").is_enabled()  # an invalid edit changes nothing
+    expect(gate.locator("button:has-text('Apply')")).to_be_enabled()  # an invalid edit changes nothing
 
     panel.locator(".atlbook-param-value input").fill("3")
     panel.locator("button:text-is('Set')").click()
-    error.wait_for(state="detached")
-    page.locator(".atlbook-apply-gate :text('parameters were edited')").first.wait_for()
-    assert gate.locator("button:has-text('Apply')").is_disabled()
-    assert "override" in panel.inner_text()
-    gate.scroll_into_view_if_needed()
+    expect(error).to_have_count(0)
+    expect(gate).to_contain_text("parameters were edited")
+    expect(gate.locator("button:has-text('Apply')")).to_be_disabled()
+    expect(panel).to_contain_text("override")
+    wait_idle(page)
+    scroll_to(gate)
     shot("stale-plan")

@@ -176,8 +176,11 @@ def test_panel_widget_clears_a_typed_secret(interactive: FakeDisplay) -> None:
     assert value.value == "" and p.error is not None and "hunter2" not in interactive.html()
     key.value = "stack.products.jira.replicas"
     value.value = "0"
-    assert "too small" in interactive.outputs[0]["text/html"]  # the twin follows the panel
-    assert VIEW in interactive.outputs[0]
+    assert "too small" in p._widgets["body"].value
+    assert "too small" not in interactive.outputs[0]["text/html"]  # the twin keeps the values in force
+    value.value = "3"
+    assert "too small" not in p._widgets["body"].value
+    assert "override" in interactive.outputs[0]["text/html"] and VIEW in interactive.outputs[0]
 
 
 # --- plan / apply ------------------------------------------------------------------------------------
