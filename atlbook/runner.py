@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import ast
 import contextlib
+import json
 import os
 import re
 import shutil
@@ -487,6 +488,8 @@ def run(
     if stack_spec is not None and getattr(stack_spec, "target", None) is not None:
         resolved_target = _check_target(stack_spec.target, cwd)
     env = kernel_environment(resolved_target)
+    # Where each value came from (default / file / -p), for the parameter panel of atlbook.widgets.
+    env["ATLBOOK_PARAMETER_PROVENANCE"] = json.dumps(dict(getattr(resolved, "provenance", {}) or {}))
     _check_env_references(resolved, env)
     t_validated = time.monotonic()
     values = dict(resolved.values)
