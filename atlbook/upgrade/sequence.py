@@ -436,7 +436,7 @@ def upgrade_plan(
     def zdu_start() -> str:
         state = ctx.zdu()
         if state.state == "STABLE":
-            after = ctx.any_client().zdu_start()
+            after = _zdu_transition(ctx, ctx.any_client().zdu_start, _UPGRADING, "start")
             return f"upgrade mode on: {state.state} → {after.state}"
         if state.state in _UPGRADING:
             return f"already in upgrade mode ({state.state}); not started again"
@@ -548,7 +548,9 @@ def upgrade_plan(
     def approve() -> str:
         st = ctx.zdu()
         if st.state == "READY_TO_RUN_UPGRADE_TASKS":
-            after = ctx.any_client().zdu_approve()
+            after = _zdu_transition(
+                ctx, ctx.any_client().zdu_approve, ("RUNNING_UPGRADE_TASKS", "STABLE"), "approve"
+            )
             return f"approved: {st.state} → {after.state}"
         if st.state in ("RUNNING_UPGRADE_TASKS", "STABLE"):
             return f"already approved ({st.state}); not approved again"
@@ -755,7 +757,7 @@ def rollback_plan(ctx: Context, obs: model.Observation) -> plan.Plan:
         ctx.wait("every node back on the old version (READY_TO_UPGRADE)", check, ctx.options.tasks_timeout)
         if seen[-1] == "STABLE":
             return "upgrade mode already off (STABLE)"
-        after = ctx.any_client().zdu_cancel()
+        after = _zdu_transition(ctx, ctx.any_client().zdu_cancel, ("STABLE",), "cancel")
         return f"upgrade mode cancelled: READY_TO_UPGRADE → {after.state}"
 
     steps.add(
@@ -856,3 +858,17 @@ def halt_evidence(ctx: Context, step: str, error: str) -> dict[str, Any]:
     except errors.AtlbookError as e:
         out["zdu"] = f"{type(e).__name__}: {e}"
     return out
+
+
+def _zdu_transition(ctx: Context, post: Callable[[], Any], reached: tuple[str, ...], what: str) -> Any:
+    """POST a ZDU transition once; when its answer is lost (reset, 5xx), ask the state before posting again.
+
+    A ZDU POST is not idempotent, so it is never retried blindly: if the cluster already shows one of
+    ``reached``, the transition went through and that state is the answer (``retry.create_or_get``).
+    """
+
+    def find() -> Any:
+        state = ctx.zdu()
+        return state if state.state in reached else None
+
+    return retry.create_or_get(post, find, description=f"{ctx.facts.product} ZDU {what}")
