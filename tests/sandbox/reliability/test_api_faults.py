@@ -22,7 +22,7 @@ import sys
 import time
 
 import pytest
-from conftest import ROOT, aws_duplicates
+from conftest import ROOT, _sandbox_aws, aws_duplicates
 
 from atlbook import clients as clientsmod
 from atlbook import errors, plan
@@ -105,8 +105,6 @@ def test_per_api_and_seeded(box) -> None:
 
 
 def test_the_sandbox_own_calls_are_never_faulted(box) -> None:
-    from conftest import _sandbox_aws
-
     box.inject_api_faults(1.0)  # every API, every kind
     cw = _sandbox_aws(box, "cloudwatch")
     for _ in range(5):

@@ -126,23 +126,26 @@ def test_efs_credits_exhausted(jira: Any, aws_client: Any, k8s_api: Any) -> None
     efs, cw = aws_client("efs"), aws_client("cloudwatch")
     fs = efs.create_file_system(CreationToken="shared-home")["FileSystemId"]
 
-    def minimum(metric: str) -> float | None:
+    def latest(metric: str) -> float | None:
+        # The newest 1-second bucket: 60-second buckets mix points from before and after the fault,
+        # and a 3-second window can hold no point at all on a loaded machine.
         now = dt.datetime.now(dt.UTC)
         points = cw.get_metric_statistics(
             Namespace="AWS/EFS",
             MetricName=metric,
             Dimensions=[{"Name": "FileSystemId", "Value": fs}],
-            StartTime=now - dt.timedelta(seconds=3),
-            EndTime=now + dt.timedelta(seconds=60),
-            Period=60,
+            StartTime=now - dt.timedelta(minutes=5),
+            EndTime=now + dt.timedelta(minutes=1),
+            Period=1,
             Statistics=["Minimum"],
         )["Datapoints"]
-        return min((p["Minimum"] for p in points), default=None)
+        newest = max(points, key=lambda p: p["Timestamp"], default=None)
+        return None if newest is None else float(newest["Minimum"])
 
-    wait_until(lambda: (minimum("BurstCreditBalance") or 0) > 1e12, what="healthy credits")
+    wait_until(lambda: (latest("BurstCreditBalance") or 0) > 1e12, what="healthy credits")
     sandbox_reset.fault("efs-credits-exhausted")
-    wait_until(lambda: minimum("BurstCreditBalance") == 0.0, what="credits exhausted")
-    wait_until(lambda: minimum("PercentIOLimit") == 100.0, what="IO limit")
+    wait_until(lambda: latest("BurstCreditBalance") == 0.0, what="credits exhausted")
+    wait_until(lambda: latest("PercentIOLimit") == 100.0, what="IO limit")
     log = lambda: client.CoreV1Api(k8s_api).read_namespaced_pod_log("jira-0", "atl")  # noqa: E731
     wait_until(lambda: "Slow I/O on the shared home" in log(), what="slow shared-home I/O in the log")
 
