@@ -558,6 +558,10 @@ class AdminCredentials(_Model):
         return value
 
 
+_PRODUCT_VERSION = re.compile(r"^\d+(\.\d+){1,3}([-+.][0-9A-Za-z][0-9A-Za-z.-]*)?$")
+"""A product version as the images tag it: major.minor[.patch[.build]], optionally ``-jdk17``-style suffix."""
+
+
 class ProductSpec(_Model):
     """What every Data Center product has: a StatefulSet of JVM nodes behind one Service and Ingress."""
 
@@ -583,6 +587,11 @@ class ProductSpec(_Model):
     def _version_text(cls, value: object) -> object:
         if isinstance(value, int | float) and not isinstance(value, bool):
             raise ValueError(f'write the version as a quoted string, e.g. "{value}" (YAML read a number)')
+        if isinstance(value, str) and not _PRODUCT_VERSION.match(value):
+            raise ValueError(
+                f"'{value}' is not a product version like '11.3.1' (or an image tag like '9.4.16-jdk17'): "
+                "upgrades and ZDU eligibility are decided on it"
+            )
         return value
 
     @field_validator("context_path")

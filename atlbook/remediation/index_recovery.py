@@ -190,7 +190,8 @@ def assess(clients: Any, spec: Any, *, node: str = "", options: Options | None =
     """Read every Jira node's index (one pod LIST, then the pod proxy per node); name the bad ones.
 
     ``node`` names the node to recover (it counts as bad whatever its summary says); empty: every node
-    whose index is unreadable or drifts beyond the tolerance. Refuses a ``node`` that is not a Jira pod.
+    whose index is unreadable or drifts beyond the tolerance. Refuses a ``node`` that is not a Jira pod,
+    and refuses (PreflightFailed, naming node and error) when a running node's index could not be read.
     """
     opts = options or Options()
     namespace = _namespace(spec)
@@ -200,6 +201,14 @@ def assess(clients: Any, spec: Any, *, node: str = "", options: Options | None =
         raise errors.PreflightFailed(
             f"{node!r} is not a Jira pod in namespace {namespace} "
             f"(Jira pods: {', '.join(sorted(nodes)) or 'none'})"
+        )
+    unreadable = {n.pod: n.error for n in nodes.values() if n.error and n.error != "not running"}
+    if unreadable and not node:
+        # Never conclude "nothing to do" from nodes we could not read (e.g. 403 on pods/proxy).
+        raise errors.PreflightFailed(
+            "could not read the index of "
+            + "; ".join(f"{pod} ({err})" for pod, err in sorted(unreadable.items()))
+            + " — fix access (rbac/index-recovery-role.yaml) or the node, or name the node to recover"
         )
     if node:
         bad = [node]

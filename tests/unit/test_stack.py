@@ -393,3 +393,21 @@ def test_every_field_has_a_description() -> None:
         if isinstance(obj, type) and issubclass(obj, BaseModel):
             missing += [f"{name}.{f}" for f, info in obj.model_fields.items() if not info.description]
     assert not missing
+
+
+# --- product versions ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "version", ["11.3.1", "9.4.16", "10.2", "9.12.3-jdk17", "8.20.10.1", "11.3.2-broken"]
+)
+def test_product_versions_accepted(version: str) -> None:
+    spec = stack.StackSpec.model_validate(minimal(products={"jira": {"version": version}}))
+    assert spec.products.jira.version == version
+
+
+@pytest.mark.parametrize("version", ["abc", "latest", "11", "11.x", "v11.3.1", "11.3.1 ", "11..3"])
+def test_product_versions_refused_with_an_example(version: str) -> None:
+    with pytest.raises(ValidationError) as info:
+        stack.StackSpec.model_validate(minimal(products={"jira": {"version": version}}))
+    assert "is not a product version like '11.3.1'" in str(info.value)

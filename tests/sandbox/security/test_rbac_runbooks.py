@@ -56,10 +56,6 @@ KINDS = {
 }
 FIGURES: dict[str, Any] = {}
 KNOWN_GAPS = {
-    "index-recovery Role rule 1 ['pods/proxy'] ['get', 'create']": (
-        "index_recovery.assess treats a 403 on the index summary as an unreadable-but-not-bad node and "
-        "reports nothing-to-do (found by this test; atlbook.remediation is not ours to change)"
-    ),
     "provision Role atlassian rule 8 ['pods/exec'] ['get']": (
         "the shared-home post-check falls back to the RWX claim when exec is refused, by design; the "
         "emulator serves no exec at all, so the write/read check it enables cannot be shown here"
