@@ -66,7 +66,13 @@ def test_node_lost_seen_by_the_other_jira_node(jira2: Any, k8s_api: Any, proxy: 
     node_name = _pod(k8s_api, "jira-1").spec.node_name
     jira2.fault("node-lost", node_name)
     wait_until(lambda: not _ready(_pod(k8s_api, "jira-1")), what="jira-1 not Ready")
-    nodes = {n["nodeId"]: n for n in proxy("atl", "jira-0", 8080, "/rest/api/2/cluster/nodes")[1]}
+
+    def cluster() -> dict[str, Any]:
+        return {n["nodeId"]: n for n in proxy("atl", "jira-0", 8080, "/rest/api/2/cluster/nodes")[1]}
+
+    # Like Jira, jira-0 declares a peer dead only once its heartbeat ages out (after the pod is not Ready).
+    wait_until(lambda: cluster()["jira-1"]["alive"] is False, what="jira-0 sees jira-1 not alive")
+    nodes = cluster()
     assert nodes["jira-1"]["state"] == "ACTIVE" and nodes["jira-1"]["alive"] is False
     assert proxy("atl", "jira-0", 8080, "/rest/api/2/cluster/node/jira-1/offline", "PUT")[0] == 204
     nodes = {n["nodeId"]: n for n in proxy("atl", "jira-0", 8080, "/rest/api/2/cluster/nodes")[1]}
