@@ -50,8 +50,9 @@ log = logging.getLogger(__name__)
 
 ACCOUNT_ID = DEFAULT_ACCOUNT_ID
 """The one AWS account of the sandbox."""
-DUMMY_ACCESS_KEY_ID = "AKIAATLBOOKSANDBOX00"
-"""Dummy credentials written to the sandbox's target and env file."""
+DUMMY_ACCESS_KEY_ID = "atlbook-sandbox-dummy-key"
+"""Dummy credentials written to the sandbox's target and env file (not shaped like a real key id, so
+neither secret scanners nor the records' redaction mistake it for one)."""
 DUMMY_SECRET_ACCESS_KEY = "atlbook-sandbox-dummy-secret"  # noqa: S105 - a dummy, moto accepts anything
 
 MutationListener = Callable[[str, str, str], None]
