@@ -119,6 +119,9 @@ class K8sAccess(Protocol):
 class PodProxy:
     """One product node (pod) through the API server's pod proxy."""
 
+    resource: Literal["pods", "services"] = "pods"
+    """The proxied resource: ``pods`` here, ``services`` for :class:`ServiceProxy`."""
+
     def __init__(
         self, clients: K8sAccess, namespace: str, pod: str, port: int, *, context_path: str = ""
     ) -> None:
@@ -141,7 +144,7 @@ class PodProxy:
         idempotent: bool | None = None,
         retry_statuses: tuple[int, ...] = http.RETRY_STATUSES,
     ) -> HttpResponse:
-        """See :func:`atlbook.clients.k8s.proxy_request`."""
+        """See :func:`atlbook.clients.k8s.proxy_request` (``resource`` = this class's :attr:`resource`)."""
         return k8s.proxy_request(
             self.clients.k8s,
             method,
@@ -155,45 +158,20 @@ class PodProxy:
             idempotent=idempotent,
             retry_statuses=retry_statuses,
             policy=self.clients.policy,
+            resource=self.resource,
         )
 
 
 class ServiceProxy(PodProxy):
     """The product's Service through the API server's service proxy (any ready node answers)."""
 
+    resource: Literal["pods", "services"] = "services"
+
     def __init__(
         self, clients: K8sAccess, namespace: str, service: str, port: int, *, context_path: str = ""
     ) -> None:
         super().__init__(clients, namespace, service, port, context_path=context_path)
         self.description = f"service {namespace}/{service}:{port}"
-
-    def request(
-        self,
-        method: str,
-        path: str,
-        *,
-        query: Mapping[str, str] | None = None,
-        headers: Mapping[str, str] | None = None,
-        body: Any = None,
-        idempotent: bool | None = None,
-        retry_statuses: tuple[int, ...] = http.RETRY_STATUSES,
-    ) -> HttpResponse:
-        """See :func:`atlbook.clients.k8s.proxy_request` with ``resource="services"``."""
-        return k8s.proxy_request(
-            self.clients.k8s,
-            method,
-            self.namespace,
-            self.pod,
-            self.port,
-            self.context_path + path,
-            query=query,
-            headers=headers,
-            body=body,
-            idempotent=idempotent,
-            retry_statuses=retry_statuses,
-            policy=self.clients.policy,
-            resource="services",
-        )
 
 
 class BaseUrl:
