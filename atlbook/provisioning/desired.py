@@ -1125,6 +1125,18 @@ def _product_env(s: _spec.SpecView, p: _spec.ProductView) -> list[dict[str, Any]
     return env
 
 
+def _ebs_claim(name: str, storage_class: str, size: str) -> dict[str, Any]:
+    """A ReadWriteOnce volumeClaimTemplate: one EBS volume per pod, pinned to that pod's zone."""
+    return {
+        "metadata": {"name": name},
+        "spec": {
+            "accessModes": ["ReadWriteOnce"],
+            "storageClassName": storage_class,
+            "resources": {"requests": {"storage": size}},
+        },
+    }
+
+
 def _statefulset(s: _spec.SpecView, p: _spec.ProductView, jvm_hash: str, shared_claim: str) -> Resource:
     n, st, ns = p.name, s.name, p.namespace
     sel = selector(n)
@@ -1184,16 +1196,7 @@ def _statefulset(s: _spec.SpecView, p: _spec.ProductView, jvm_hash: str, shared_
                     ],
                 },
             },
-            "volumeClaimTemplates": [
-                {
-                    "metadata": {"name": "local-home"},
-                    "spec": {
-                        "accessModes": ["ReadWriteOnce"],
-                        "storageClassName": p.local_home_class,
-                        "resources": {"requests": {"storage": p.local_home_size}},
-                    },
-                }
-            ],
+            "volumeClaimTemplates": [_ebs_claim("local-home", p.local_home_class, p.local_home_size)],
         },
         note=f"{p.replicas} × {n} {p.version}: {p.cpu} CPU, {p.memory} (request = limit), heap {p.max_heap}",
     )
@@ -1408,16 +1411,7 @@ def _opensearch(s: _spec.SpecView, p: _spec.ProductView, aux: _spec.AuxView) -> 
                         ],
                     },
                 },
-                "volumeClaimTemplates": [
-                    {
-                        "metadata": {"name": "data"},
-                        "spec": {
-                            "accessModes": ["ReadWriteOnce"],
-                            "storageClassName": "gp3",
-                            "resources": {"requests": {"storage": aux.storage}},
-                        },
-                    }
-                ],
+                "volumeClaimTemplates": [_ebs_claim("data", "gp3", aux.storage)],
             },
             note="OpenSearch for a clustered Bitbucket (its bundled search is off when clustered)",
         ),
@@ -1472,16 +1466,7 @@ def _bitbucket_nfs(s: _spec.SpecView, p: _spec.ProductView, aux: _spec.AuxView) 
                         ],
                     },
                 },
-                "volumeClaimTemplates": [
-                    {
-                        "metadata": {"name": "data"},
-                        "spec": {
-                            "accessModes": ["ReadWriteOnce"],
-                            "storageClassName": "gp3",
-                            "resources": {"requests": {"storage": aux.storage}},
-                        },
-                    }
-                ],
+                "volumeClaimTemplates": [_ebs_claim("data", "gp3", aux.storage)],
             },
             note="Bitbucket's dedicated NFS server (git needs low per-operation latency; EFS is too slow). "
             "One EBS volume in one zone: snapshot it",
