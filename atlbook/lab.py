@@ -144,7 +144,7 @@ def _port_free(port: int) -> bool:
 def _ensure_sandbox(state_dir: Path) -> int:
     from atlbook.sandbox import cli as sandbox_cli
 
-    if sandbox_cli._running_pid(state_dir) is not None:  # the sandbox CLI's own liveness check
+    if sandbox_cli.running_pid(state_dir) is not None:
         _say(f"sandbox: already running (state dir {state_dir})")
         return 0
     _say("sandbox: starting (atlbook sandbox up --detach) …")

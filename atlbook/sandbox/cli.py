@@ -28,7 +28,7 @@ import threading
 import time
 from typing import Any
 
-__all__ = ["main", "register", "run"]
+__all__ = ["main", "register", "run", "running_pid"]
 
 PID_FILE = "sandbox.pid"
 LOG_FILE = "sandbox.log"
@@ -101,7 +101,8 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def _running_pid(d: pathlib.Path) -> int | None:
+def running_pid(d: pathlib.Path) -> int | None:
+    """The pid of the sandbox serving state dir ``d`` if that process is alive, else None (never raises)."""
     try:
         pid = int((d / PID_FILE).read_text().strip())
     except (OSError, ValueError):
@@ -138,14 +139,14 @@ def run(args: argparse.Namespace) -> int:
         return _up(args, d)
     if cmd == "down":
         return _down(d)
-    if cmd == "faults" and _running_pid(d) is None:
+    if cmd == "faults" and running_pid(d) is None:
         from atlbook.sandbox.faults import FAULTS
 
         for f in FAULTS.values():
             _say(f"{f.name:<24} {f.target}\n{'':<24} → {f.symptom}")
         return 0
     state = _state(d)
-    if state is None or not state.get("running") or _running_pid(d) is None or not state.get("control_url"):
+    if state is None or not state.get("running") or running_pid(d) is None or not state.get("control_url"):
         _say(
             f"the sandbox is not running (state dir {d}); start it with `atlbook sandbox up --detach`",
             file=sys.stderr,
@@ -206,8 +207,8 @@ def _up(args: argparse.Namespace, d: pathlib.Path) -> int:
     from atlbook.sandbox.stack import DEFAULT_TIME_FACTOR, Sandbox
 
     factor = args.time_factor or DEFAULT_TIME_FACTOR
-    if _running_pid(d) is not None:
-        _say(f"the sandbox is already running (pid {_running_pid(d)}, state dir {d})", file=sys.stderr)
+    if running_pid(d) is not None:
+        _say(f"the sandbox is already running (pid {running_pid(d)}, state dir {d})", file=sys.stderr)
         return 1
     d.mkdir(parents=True, exist_ok=True)
     if args.sandbox_command == "up" and args.detach:
@@ -269,7 +270,7 @@ def _up(args: argparse.Namespace, d: pathlib.Path) -> int:
 
 
 def _down(d: pathlib.Path) -> int:
-    pid = _running_pid(d)
+    pid = running_pid(d)
     if pid is None:
         (d / PID_FILE).unlink(missing_ok=True)
         _say("the sandbox is not running")
