@@ -25,7 +25,7 @@ from atlbook.capacity.heuristics import ffd_place, shape_fits_workload
 from atlbook.capacity.workload import Workload
 from atlbook.errors import CapacityExceeded, ConfigError
 
-__all__ = ["ffd_baseline", "ks_ca", "ks_schedule_pod"]
+__all__ = ["ffd_baseline", "karpenter_like", "ks_ca", "ks_schedule_pod"]
 
 MAX_NODE_SCORE = 100
 
@@ -223,3 +223,99 @@ def ffd_baseline(workload: Workload, shapes: Sequence[NodeShape], zones: Sequenc
     if best is None:
         raise CapacityExceeded("no instance type holds every pod")
     return best
+
+
+class _Claim:
+    """An in-flight Karpenter NodeClaim: a zone, its pods, and the instance types that still fit."""
+
+    def __init__(self, zone: int, types: list[NodeShape]) -> None:
+        self.zone = zone
+        self.types = types
+        self.cpu = 0
+        self.mem = 0
+        self.pods = 0
+        self.count: dict[int, int] = {}
+
+
+def karpenter_like(
+    workload: Workload, shapes: Sequence[NodeShape], zones: Sequence[str], *, seed: int = 0
+) -> ClusterState:
+    """Provision nodes the way Karpenter's scheduler does, without consolidation (reference §b).
+
+    Pods are queued by CPU then memory request, descending. Each pod goes to an in-flight NodeClaim
+    (fewest pods first) whose remaining instance-type set still holds it with the filters kept
+    (anti-affinity, zone spread maxSkew 1, pinned zone), else to a new claim in a zone that the spread
+    rule allows (random among the least-loaded, seeded). Every claim launches as the cheapest type of
+    its set. Refuses (``ConfigError``) no shapes/zones and (``CapacityExceeded``) a pod no type holds.
+    """
+    if not shapes or not zones:
+        raise ConfigError("karpenter_like needs at least one instance type and one zone")
+    rng = random.Random(seed)
+    zs = list(zones)
+    sets = workload.sets
+    queue: list[tuple[int, int, int, int, int]] = []
+    for i, member in enumerate(sets):
+        for k in range(member.replicas):
+            pin = zs.index(member.pinned_zones[k]) if k < len(member.pinned_zones) else -1
+            queue.append((-member.cpu_m, -member.memory_mi, i, k, pin))
+    queue.sort()
+    claims: list[_Claim] = []
+    zone_count = [[0] * len(zs) for _ in sets]
+
+    def spread_ok(s: int, z: int) -> bool:
+        if not sets[s].zone_spread:
+            return True
+        zc = zone_count[s]
+        return zc[z] + 1 - min(zc) <= 1
+
+    def still(c: _Claim, s: int) -> list[NodeShape]:
+        cpu, mem, pods = c.cpu + sets[s].cpu_m, c.mem + sets[s].memory_mi, c.pods + 1
+        return [t for t in c.types if t.cpu_m >= cpu and t.memory_mi >= mem and t.pods >= pods]
+
+    for _, _, s, _, pin in queue:
+        ps = sets[s]
+        placed = False
+        for c in sorted(claims, key=lambda c: c.pods):
+            if pin >= 0 and c.zone != pin:
+                continue
+            if ps.anti_affinity and c.count.get(s, 0):
+                continue
+            if not spread_ok(s, c.zone):
+                continue
+            left = still(c, s)
+            if not left:
+                continue
+            c.types = left
+            placed = True
+            break
+        if not placed:
+            if pin >= 0:
+                allowed = [pin]
+            else:
+                allowed = [z for z in range(len(zs)) if spread_ok(s, z)]
+                lo = min(zone_count[s][z] for z in allowed)
+                allowed = [z for z in allowed if zone_count[s][z] == lo]
+            z = allowed[rng.randrange(len(allowed))]
+            fit = [t for t in shapes if t.cpu_m >= ps.cpu_m and t.memory_mi >= ps.memory_mi and t.pods >= 1]
+            if not fit:
+                raise CapacityExceeded(f"no instance type holds a pod of {ps.name}")
+            c = _Claim(z, fit)
+            claims.append(c)
+        c.cpu += ps.cpu_m
+        c.mem += ps.memory_mi
+        c.pods += 1
+        c.count[s] = c.count.get(s, 0) + 1
+        zone_count[s][c.zone] += 1
+    nodes: list[Node] = []
+    per: dict[tuple[str, str], int] = {}
+    for c in claims:
+        t = min(c.types, key=lambda t: (t.price, t.name))
+        i = per.get((zs[c.zone], t.name), 0)
+        per[zs[c.zone], t.name] = i + 1
+        nodes.append(Node(f"{zs[c.zone]}/{t.name}/{i}", zs[c.zone], t))
+    state = ClusterState(workload, nodes, zs)
+    for n, c in enumerate(claims):
+        for s, k in c.count.items():
+            for _ in range(k):
+                state.place(s, n)
+    return state

@@ -207,7 +207,7 @@ def aggregate_bound(
         sum(round(shapes[t].price * _PRICE_SCALE) * y[t, z] for t in range(len(shapes)) for z in range(z_n))
     )
     solver = cp_model.CpSolver()
-    solver.parameters.max_time_in_seconds = time_limit
+    solver.parameters.max_deterministic_time = time_limit  # deterministic: same bound whatever the load
     solver.parameters.num_workers = workers
     solver.parameters.random_seed = seed
     status = solver.solve(m)

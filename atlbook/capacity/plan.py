@@ -2,9 +2,10 @@
 
 ``recommend`` evaluates every instance type that can hold the largest pod: a fast survivable plan
 (FFD → N+1 repair → compaction) per type, pruned by each type's lower bound, then the exact CP-SAT
-model (N+1 built in) on the promising types while the time budget lasts. One instance type per plan,
-one node group per zone. The result carries its lower bounds, the solver status, a survivability report
-and a violations list that must be empty.
+model (N+1 built in; the pod-class model of :mod:`.classes` when it applies) on the promising types
+while the budget lasts, then (``max_types`` > 1) the class model over the best few types together,
+which may mix instance types (one node group per type and zone). The result carries its lower
+bounds, the solver status, a survivability report and a violations list that must be empty.
 """
 
 from __future__ import annotations
@@ -13,11 +14,11 @@ import dataclasses
 import math
 import os
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from atlbook.capacity import bounds as bounds_mod
-from atlbook.capacity import heuristics, solver
+from atlbook.capacity import classes, heuristics, solver
 from atlbook.capacity.catalogue import InstanceType
 from atlbook.capacity.cluster import ClusterState, Node
 from atlbook.capacity.eks import NodeShape, node_shape
@@ -27,6 +28,9 @@ from atlbook.errors import CapacityExceeded, ConfigError
 
 __all__ = [
     "MAX_EXACT_TYPES",
+    "MIX_SLACK",
+    "MIX_TYPES",
+    "PlanProgress",
     "Bounds",
     "LiveComparison",
     "LiveNode",
@@ -59,11 +63,14 @@ class NodeGroup:
 @dataclasses.dataclass(frozen=True)
 class Bounds:
     """Lower bounds on $/h: ``lp`` and ``aggregate`` hold for any mix of types, ``homogeneous`` for
-    single-type plans (the plan space of :func:`recommend`); ``best`` is the largest that applies."""
+    single-type plans; ``best`` is the largest of these (a mixed plan may be cheaper than ``best``:
+    then it beats every single-type plan)."""
 
     lp: float
     aggregate: float
     homogeneous: float
+    mixed: float | None = None
+    """Proven bound over plans mixing the mixed-model's candidate types (None when not proven)."""
 
     @property
     def any_mix(self) -> float:
@@ -78,6 +85,26 @@ class Bounds:
 
 MAX_EXACT_TYPES = 3
 """CP-SAT is run on at most this many instance types (those with the cheapest heuristic plans)."""
+MIX_TYPES = 3
+"""The mixed-type model chooses among this many types (those with the cheapest heuristic plans)."""
+MIX_SLACK = 2
+"""Extra node slots per zone the mixed-type model may use beyond the best single-type plan's count."""
+
+
+@dataclasses.dataclass(frozen=True)
+class PlanProgress:
+    """One progress report of :func:`recommend`.
+
+    ``phase`` is ``heuristic`` (one step per instance type), ``exact`` (CP-SAT per type), ``mixed``
+    (the mixed-type model), ``bounds`` or ``done``; ``step``/``steps`` count within the phase;
+    ``detail`` names the instance type(s); ``best_cost`` is the cheapest survivable plan so far ($/h).
+    """
+
+    phase: str
+    step: int
+    steps: int
+    detail: str
+    best_cost: float | None
 
 
 def placement_rows(state: ClusterState) -> list[dict[str, Any]]:
@@ -152,8 +179,8 @@ class Recommendation:
 
     @property
     def instance_type(self) -> str:
-        """The (single) instance type of the plan."""
-        return self.node_groups[0].instance_type if self.node_groups else ""
+        """The plan's instance type(s), ``+``-joined when the plan mixes types."""
+        return "+".join(sorted({g.instance_type for g in self.node_groups}))
 
     def ratio_to_bound(self) -> float:
         """Cost / best applicable lower bound."""
@@ -204,6 +231,7 @@ class Recommendation:
             "bound_lp": round(self.bounds.lp, 4),
             "bound_aggregate": round(self.bounds.aggregate, 4),
             "bound_homogeneous": round(self.bounds.homogeneous, 4),
+            "bound_mixed": None if self.bounds.mixed is None else round(self.bounds.mixed, 4),
             "ratio_to_bound": round(self.ratio_to_bound(), 4),
             "node_n1_pct": self.survivability.node_pct,
             "zone_n1_pct": self.survivability.zone_pct,
@@ -272,6 +300,13 @@ def _survives(state: ClusterState, require_zone: bool) -> bool:
     return rep.node_pct == 100.0 and (not require_zone or rep.zone_pct == 100.0)
 
 
+def _survivable_or_none(state: ClusterState | None) -> ClusterState | None:
+    """A solver's state made N+1 (the simulator is the judge), or None when it has no valid placement."""
+    if state is None or state.violations():
+        return None
+    return state if _survives(state, False) else heuristics.make_survivable(state)
+
+
 def recommend(
     workload: Workload,
     catalogue: Sequence[InstanceType],
@@ -283,6 +318,8 @@ def recommend(
     prefix_delegation: bool = False,
     workers: int | None = None,
     exact: bool = True,
+    max_types: int = 2,
+    on_progress: Callable[[PlanProgress], None] | None = None,
 ) -> Recommendation:
     """Recommend instance type and node count per zone at minimum cost, surviving any single node loss.
 
@@ -292,10 +329,22 @@ def recommend(
     ``time_limit`` (small stacks); on large inputs the wall-clock budget decides how many instance types
     are tried and the plan can differ from run to run. Refuses (``ConfigError``) empty/duplicate zones,
     pins to unknown zones and an empty workload; (``CapacityExceeded``) a pod that no catalogue type
-    can hold.
+    can hold; (``ConfigError``) ``max_types < 1``.
+
+    ``max_types`` > 1 lets the plan mix instance types (per zone, at most that many types in the plan),
+    when every set spreads over zones with at most one replica per zone (:mod:`.classes`).
+    ``on_progress`` receives a :class:`PlanProgress` at every phase and step (no widget is imported here;
+    notebooks pass a callable that drives a progress bar).
     """
     t0 = time.monotonic()
     _check_inputs(workload, zones)
+    if max_types < 1:
+        raise ConfigError(f"max_types must be ≥ 1, got {max_types}")
+
+    def report(phase: str, step: int, steps: int, detail: str, best_cost: float | None) -> None:
+        if on_progress is not None:
+            on_progress(PlanProgress(phase, step, steps, detail, best_cost))
+
     zs = list(zones)
     shapes = shapes_for(catalogue, workload, prefix_delegation=prefix_delegation)
     workers = workers or max(1, os.cpu_count() or 1)
@@ -310,7 +359,8 @@ def recommend(
     best_alg, best_status = "heuristic", "HEURISTIC"
     cands: dict[str, dict[str, Any]] = {}
     hints: dict[str, ClusterState] = {}
-    for sh in order:
+    for i_sh, sh in enumerate(order):
+        report("heuristic", i_sh, len(order), sh.name, best.cost() if best is not None else None)
         lb_cost = hb[sh.name][0] * sh.price
         row: dict[str, Any] = {"instance_type": sh.name, "lb_nodes": hb[sh.name][0], "lb_cost": lb_cost}
         cands[sh.name] = row
@@ -332,20 +382,52 @@ def recommend(
     if best is None:
         raise CapacityExceeded("no survivable plan found on any instance type")
     proven: dict[str, float] = {sh.name: hb[sh.name][0] * sh.price for sh in shapes}
+    use_classes = exact and not require_zone_survival and classes.aggregatable(workload, zs)
     if exact:
         todo = [sh for sh in order if sh.name in hints and proven[sh.name] < best.cost() - 1e-9]
         # spend the exact-solver time on the most promising types: cheapest heuristic plans first
-        todo = sorted(todo, key=lambda sh: (hints[sh.name].cost(), sh.name))[:MAX_EXACT_TYPES]
+        todo = sorted(todo, key=lambda sh: (hints[sh.name].cost(), sh.name))
+        if not use_classes:  # the class model is small: every type whose bound is open gets a solve
+            todo = todo[:MAX_EXACT_TYPES]
         for i, sh in enumerate(todo):
             left = deadline - time.monotonic()
             if left <= 0.05 or proven[sh.name] >= best.cost() - 1e-9:
                 continue
+            report("exact", i, len(todo), sh.name, best.cost())
             hint = hints[sh.name]
             per = heuristics.nodes_per_zone(hint)
             best_nodes = math.floor(best.cost() / sh.price + 1e-9)
             lbz = hb[sh.name][1]
             # full range: any per-zone split no costlier than the best plan so far → optimality is proof
             mx = {z: max(per[z], best_nodes - sum(lbz[o] for o in zs if o != z)) for z in zs}
+            row = cands[sh.name]
+            if use_classes and classes.recourse_size(len(classes.pod_classes(workload)), mx) <= (
+                classes.MAX_RECOURSE_VARS
+            ):
+                cres = classes.solve_classes(
+                    workload,
+                    [sh],
+                    zs,
+                    mx,
+                    max_types=1,
+                    hint=hint,
+                    deterministic_time=left / (len(todo) - i),
+                    seed=seed,
+                    workers=workers,
+                )
+                row["cpsat_model"] = "classes"
+                row["cpsat_status"] = cres.status
+                row["cpsat_nodes"] = len(cres.state.used_nodes()) if cres.state else None
+                if cres.exact and cres.status == "INFEASIBLE":
+                    proven[sh.name] = max(proven[sh.name], (best_nodes + 1) * sh.price)
+                elif cres.exact:
+                    proven[sh.name] = max(proven[sh.name], cres.bound_cost)
+                st_c = _survivable_or_none(cres.state)
+                if st_c is not None and st_c.cost() < best.cost() - 1e-9:
+                    best, best_alg, best_status = st_c, "cp-sat/classes", cres.status
+                elif st_c is not None and cres.status == "OPTIMAL" and st_c.cost() <= best.cost() + 1e-9:
+                    best_status = "OPTIMAL"
+                continue
             full = recourse = True
             if solver.model_size(workload, zs, mx) > solver.MAX_RECOURSE_VARS:
                 # too large for N+1 scenarios in the model: optimise the packing, then add the reserve
@@ -361,7 +443,6 @@ def recommend(
                 workers=workers,
                 recourse=recourse,
             )
-            row = cands[sh.name]
             row["cpsat_model"] = "n+1" if recourse else "packing"
             row["cpsat_status"] = res.status
             row["cpsat_nodes"] = res.nodes
@@ -381,13 +462,51 @@ def recommend(
                 best_status = res.status if recourse else f"PACKING_{res.status}"
             elif recourse and st2.cost() <= best.cost() + 1e-9 and best.nodes[0].shape.name == sh.name:
                 best_status = res.status
+    mixed_bound: float | None = None
+    if use_classes and max_types > 1:
+        # mixed instance types: the best few types together, at most ``max_types`` per plan
+        left = deadline - time.monotonic()
+        mix = sorted(hints, key=lambda n: (hints[n].cost(), n))[:MIX_TYPES]
+        if left > 0.05 and len(mix) > 1:
+            report("mixed", 0, 1, "+".join(mix), best.cost())
+            mshapes = [sh for sh in shapes if sh.name in mix]
+            cheapest = min(sh.price for sh in mshapes)
+            cap = math.floor(best.cost() / cheapest + 1e-9) - (len(zs) - 1)
+            per_best = heuristics.nodes_per_zone(best)
+            mx = {z: max(per_best[z], min(cap, per_best[z] + MIX_SLACK)) for z in zs}
+            if classes.recourse_size(len(classes.pod_classes(workload)), mx) <= classes.MAX_RECOURSE_VARS:
+                cres = classes.solve_classes(
+                    workload,
+                    mshapes,
+                    zs,
+                    mx,
+                    max_types=max_types,
+                    hint=best,
+                    deterministic_time=left,
+                    seed=seed,
+                    workers=workers,
+                )
+                cands["mixed"] = {
+                    "instance_type": "+".join(mix),
+                    "cpsat_model": "classes-mixed",
+                    "cpsat_status": cres.status,
+                    "cpsat_cost": cres.cost,
+                }
+                if cres.exact and all(mx[z] >= cap for z in zs):
+                    mixed_bound = cres.bound_cost
+                st_m = _survivable_or_none(cres.state)
+                if st_m is not None and st_m.cost() < best.cost() - 1e-9:
+                    best, best_alg, best_status = st_m, "cp-sat/classes-mixed", cres.status
+    report("bounds", 0, 1, "", best.cost())
     agg = bounds_mod.aggregate_bound(workload, shapes, zs, time_limit=bound_time * 0.8)
     bounds = Bounds(
         lp=bounds_mod.lp_bound(workload, shapes),
         aggregate=agg,
         homogeneous=min(proven.values()),
+        mixed=mixed_bound,
     )
     rep = simulate(best)
+    report("done", 1, 1, best_alg, best.cost())
     return Recommendation(
         node_groups=_groups(best),
         placement=placement_rows(best),
