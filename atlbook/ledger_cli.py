@@ -5,8 +5,14 @@ start, naming the holder and since when. A lock left by a run that is gone for g
 lost its VPN, a kernel killed on another host) is never taken over silently: an operator breaks it here,
 with a reason that the ledger keeps (who broke it, when, why, and the lock that was removed).
 
-- ``show --runbook R [-f FILE] [--namespace NS]`` — the ledger as JSON (lock, steps done, history);
-- ``break-lock --runbook R [-f FILE] [--namespace NS] --reason TEXT`` — remove whoever's lock.
+- ``show --runbook R [-f FILE] [--namespace NS]`` — the ledger as JSON (lock, steps done, history),
+  with ``outer_lock``: the SSM parameter ``/atlbook/<stack>/ledger-lock/R`` a run holds while its
+  ledger cannot live on the stack yet (10-provision of an empty stack, :class:`atlbook.plan.ParameterLock`);
+- ``break-lock --runbook R [-f FILE] [--namespace NS] --reason TEXT`` — remove whoever's lock: the
+  ledger's and the SSM one.
+
+The ledger ConfigMap is read through the target's kubeconfig, else through the stack's EKS cluster; when
+there is neither (an empty stack being provisioned) only the SSM lock is shown and broken.
 
 ``R`` is the ledger's runbook name (``10-provision``, ``30-upgrade-jira``, ``50-index-recovery``);
 ``FILE`` the parameters file naming the stack (default: ``sandbox``); ``NS`` the ledger's namespace
@@ -43,36 +49,68 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
     return p
 
 
+class _NoLedger(plan.MemoryBackend):
+    """No Kubernetes API to read the ledger from yet (no kubeconfig, no EKS cluster): an empty ledger."""
+
+    def __init__(self, why: str) -> None:
+        super().__init__()
+        self.description = f"no ledger on the stack yet ({why})"
+
+
+def _backend(bundle: clients.Clients, spec: Any, namespace: str, runbook: str) -> plan.LedgerBackend:
+    if bundle.target.kubeconfig is None:
+        try:
+            bundle.k8s_from_eks(spec.name)
+        except errors.NotFound:
+            return _NoLedger(f"EKS cluster {spec.name} does not exist")
+    return plan.ConfigMapBackend(bundle, namespace, runbook, create_namespace=False)
+
+
 def _ledger(args: argparse.Namespace) -> tuple[plan.Ledger, clients.Clients]:
     spec = parameters.load_stack(args.file)
     bundle = clients.connect(spec.target)
-    namespace = args.namespace or spec.namespace
-    backend = plan.ConfigMapBackend(bundle, namespace, args.runbook, create_namespace=False)
-    return plan.Ledger(backend, runbook=args.runbook, stack=spec.name), bundle
+    try:
+        backend = _backend(bundle, spec, args.namespace or spec.namespace, args.runbook)
+        outer = plan.ParameterLock(bundle, spec.name, args.runbook)
+    except BaseException:
+        bundle.close()
+        raise
+    return plan.Ledger(backend, runbook=args.runbook, stack=spec.name, outer=outer), bundle
 
 
 def run(args: argparse.Namespace) -> int:
-    """Execute a parsed ``ledger`` command; returns the exit code (``ConfigError`` propagates → 2)."""
+    """Execute a parsed ``ledger`` command; returns the exit code (``ConfigError`` propagates → 2).
+
+    ``break-lock`` refuses (exit 2, nothing changed) a blank ``--reason``.
+    """
+    if args.ledger_command == "break-lock" and not args.reason.strip():
+        sys.stderr.write("atlbook: --reason must say why the lock is broken\n")
+        return 2
     ledger, bundle = _ledger(args)
+    assert ledger.outer is not None
     try:
+        doc = ledger.refresh()
+        outer = ledger.outer.read()
         if args.ledger_command == "show":
-            doc = ledger.refresh()
-            sys.stdout.write(json.dumps(doc or {}, indent=2, sort_keys=True, default=str) + "\n")
+            shown = {**doc, "outer_lock": {"where": ledger.outer.description, "lock": outer}}
+            sys.stdout.write(json.dumps(shown, indent=2, sort_keys=True, default=str) + "\n")
             return 0
-        if not args.reason.strip():
-            sys.stderr.write("atlbook: --reason must say why the lock is broken\n")
-            return 2
-        if not ledger.refresh():
-            sys.stdout.write(f"{ledger.backend.description}: no ledger; nothing to break\n")
-            return 0
-        broken = ledger.break_lock(args.reason)
-        if broken is None:
-            sys.stdout.write(f"{ledger.backend.description}: no lock held; nothing to break\n")
-        else:
+        if not doc and outer is None:
             sys.stdout.write(
-                f"{ledger.backend.description}: broke the lock of {broken.get('holder')} "
-                f"(run {broken.get('run_id')}, since {broken.get('since')}): {args.reason}\n"
+                f"{ledger.backend.description}: no ledger, and no {ledger.outer.description}; "
+                "nothing to break\n"
             )
+            return 0
+        held = doc.get("lock")
+        ledger.break_lock(args.reason)
+        for where, lock in ((ledger.backend.description, held), (ledger.outer.description, outer)):
+            if lock:
+                sys.stdout.write(
+                    f"{where}: broke the lock of {lock.get('holder')} "
+                    f"(run {lock.get('run_id')}, since {lock.get('since')}): {args.reason}\n"
+                )
+            else:
+                sys.stdout.write(f"{where}: no lock held; nothing to break\n")
         return 0
     except errors.ConfigError:
         raise

@@ -28,7 +28,19 @@ the same contract in memory, for unit tests.
 The lock: ``holder`` = ``user@host pid N`` plus a run id, ``since``, and a lease renewed at every step.
 Another holder's lock is never taken over silently — :meth:`Ledger.break_lock` is the explicit way —
 with one exception that is provably safe: a lock left by a process *on this host* that no longer
-exists (a crashed kernel) is recovered, and the record says so.
+exists (a crashed or SIGKILLed kernel; a zombie counts as gone) is recovered, and the record says so.
+A lease that ran out only changes the message (it says to break the lock explicitly): a run on another
+host may be alive behind a broken VPN.
+
+A ledger that cannot live on the stack yet (10-provision of an empty stack keeps it in memory until
+the EKS cluster and its namespace exist) is no mutual exclusion on its own. Such a run also takes an
+*outer* lock that exists from the first step: :class:`ParameterLock`, the SSM parameter
+``/atlbook/<stack>/ledger-lock/<runbook>``, created with ``PutParameter(Overwrite=False)`` (an atomic
+create: a second run gets ``ParameterAlreadyExists``), holding the same holder / since / lease, deleted
+on release, broken explicitly with the ledger (``atlbook ledger break-lock``). A run reads both locks
+before its first mutating call and refuses (``LedgerLocked``) while either is held by a live run.
+Taking over a dead same-host holder's parameter goes through a second atomic create (a claim named
+after the dead run), so two reruns after one crash cannot both take it.
 """
 
 from __future__ import annotations
@@ -41,6 +53,8 @@ import html
 import json
 import logging
 import os
+import pathlib
+import re
 import socket
 import time
 import uuid
@@ -49,7 +63,7 @@ from contextlib import contextmanager
 from typing import Any, Literal, Protocol
 
 from atlbook import errors
-from atlbook.clients import Clients, k8s
+from atlbook.clients import Clients, k8s, retry
 
 __all__ = [
     "KINDS",
@@ -61,12 +75,16 @@ __all__ = [
     "Ledger",
     "LedgerBackend",
     "MemoryBackend",
+    "MemoryLock",
+    "ParameterLock",
     "Plan",
+    "StackLock",
     "Step",
     "StepEvent",
     "StepResult",
     "apply",
     "ledger_name",
+    "lock_parameter_name",
 ]
 
 log = logging.getLogger(__name__)
@@ -441,6 +459,192 @@ class ConfigMapBackend:
         return str(out["metadata"]["resourceVersion"])
 
 
+# --- the outer lock (exists from the first step) --------------------------------------------------------
+
+
+class StackLock(Protocol):
+    """A lock outside the stack's cluster: a JSON document created atomically, or not at all.
+
+    ``create`` is the atomic step: it stores ``lock`` only when there is none and returns the lock
+    stored afterwards — this one, or the one someone else holds. ``claim`` is the same for a side
+    marker ``key`` (``True`` when this call created it).
+    """
+
+    description: str
+
+    def read(self) -> dict[str, Any] | None:
+        """The lock held now, or ``None``."""
+        ...
+
+    def create(self, lock: Mapping[str, Any]) -> dict[str, Any]:
+        """Store ``lock`` if there is none; the lock stored afterwards."""
+        ...
+
+    def replace(self, lock: Mapping[str, Any]) -> None:
+        """Overwrite the lock (lease renewal by its holder, takeover after a claim)."""
+        ...
+
+    def delete(self) -> None:
+        """Remove the lock (no-op when there is none)."""
+        ...
+
+    def claim(self, key: str, value: Mapping[str, Any]) -> bool:
+        """Create side marker ``key`` atomically; ``True`` when this call created it."""
+        ...
+
+    def unclaim(self, key: str) -> None:
+        """Remove side marker ``key`` (no-op when absent)."""
+        ...
+
+
+class MemoryLock:
+    """An in-memory :class:`StackLock` (unit tests); shared by several ledgers to simulate runs."""
+
+    def __init__(self) -> None:
+        self.description = "memory lock"
+        self.lock: dict[str, Any] | None = None
+        self.claims: dict[str, dict[str, Any]] = {}
+        self.writes = 0
+
+    def read(self) -> dict[str, Any] | None:
+        """See :class:`StackLock`."""
+        return None if self.lock is None else dict(self.lock)
+
+    def create(self, lock: Mapping[str, Any]) -> dict[str, Any]:
+        """See :class:`StackLock`."""
+        if self.lock is None:
+            self.lock = dict(lock)
+            self.writes += 1
+        return dict(self.lock)
+
+    def replace(self, lock: Mapping[str, Any]) -> None:
+        """See :class:`StackLock`."""
+        self.lock = dict(lock)
+        self.writes += 1
+
+    def delete(self) -> None:
+        """See :class:`StackLock`."""
+        self.lock = None
+
+    def claim(self, key: str, value: Mapping[str, Any]) -> bool:
+        """See :class:`StackLock`."""
+        if key in self.claims:
+            return False
+        self.claims[key] = dict(value)
+        return True
+
+    def unclaim(self, key: str) -> None:
+        """See :class:`StackLock`."""
+        self.claims.pop(key, None)
+
+
+_SSM_SAFE = re.compile(r"[^A-Za-z0-9_.-]+")
+
+
+def lock_parameter_name(stack: str, runbook: str) -> str:
+    """``/atlbook/<stack>/ledger-lock/<runbook>``: the SSM parameter of a stack's ledger lock.
+
+    Characters SSM does not allow become ``-``. Refuses (``PlanError``) an empty stack or runbook name.
+    """
+    parts = [_SSM_SAFE.sub("-", str(x)).strip("-.") for x in (stack, runbook)]
+    if not all(parts):
+        raise errors.PlanError(f"stack {stack!r} and runbook {runbook!r} give no lock parameter name")
+    return f"/atlbook/{parts[0]}/ledger-lock/{parts[1]}"[:1011]
+
+
+class ParameterLock:
+    """The outer ledger lock as SSM parameter :func:`lock_parameter_name` (a ``String`` holding JSON).
+
+    Exists from the first step of a run (it needs nothing but the AWS account), so it excludes a second
+    run even while the ledger itself is still in memory (10-provision of an empty stack). Every call
+    goes through :meth:`atlbook.clients.Clients.aws_call`: reads and deletes are retried under the
+    retry policy; the create (``PutParameter`` with ``Overwrite=False``) is attempted once, and on a lost
+    answer the parameter is read back before trying again (it may be ours already). IAM:
+    ``ssm:GetParameter``, ``ssm:PutParameter``, ``ssm:DeleteParameter`` on
+    ``arn:aws:ssm:<region>:<account>:parameter/atlbook/*``.
+    """
+
+    def __init__(self, clients: Clients, stack: str, runbook: str) -> None:
+        self.clients = clients
+        self.name = lock_parameter_name(stack, runbook)
+        self.description = f"SSM parameter {self.name}"
+
+    def _get(self, name: str) -> dict[str, Any] | None:
+        try:
+            out = self.clients.aws_call("ssm", "get_parameter", idempotent=True, Name=name)
+        except errors.NotFound:
+            return None
+        raw = (out.get("Parameter") or {}).get("Value") or "{}"
+        try:
+            doc = json.loads(raw)
+        except ValueError as e:
+            raise errors.PlanError(
+                f"SSM parameter {name} is not a lock (not JSON); delete it explicitly "
+                "(atlbook ledger break-lock)"
+            ) from e
+        return doc if isinstance(doc, dict) else {}
+
+    def _create(self, name: str, value: Mapping[str, Any]) -> dict[str, Any]:
+        """Create ``name`` once; on a lost answer read it back; the value stored afterwards."""
+        text = json.dumps(value, sort_keys=True, default=str)
+
+        def put() -> dict[str, Any]:
+            self.clients.aws_call(
+                "ssm",
+                "put_parameter",
+                idempotent=False,
+                Name=name,
+                Value=text,
+                Type="String",
+                Overwrite=False,
+                Description="atlbook ledger lock (atlbook ledger show / break-lock)",
+            )
+            return dict(value)
+
+        return retry.create_or_get(
+            put, lambda: self._get(name), description=f"create {name}", policy=self.clients.policy
+        )
+
+    def read(self) -> dict[str, Any] | None:
+        """See :class:`StackLock`."""
+        return self._get(self.name)
+
+    def create(self, lock: Mapping[str, Any]) -> dict[str, Any]:
+        """See :class:`StackLock`."""
+        return self._create(self.name, lock)
+
+    def replace(self, lock: Mapping[str, Any]) -> None:
+        """See :class:`StackLock`."""
+        self.clients.aws_call(
+            "ssm",
+            "put_parameter",
+            idempotent=True,
+            Name=self.name,
+            Value=json.dumps(lock, sort_keys=True, default=str),
+            Type="String",
+            Overwrite=True,
+        )
+
+    def _delete(self, name: str) -> None:
+        try:
+            self.clients.aws_call("ssm", "delete_parameter", idempotent=True, Name=name)
+        except errors.NotFound:
+            pass
+
+    def delete(self) -> None:
+        """See :class:`StackLock`."""
+        self._delete(self.name)
+
+    def claim(self, key: str, value: Mapping[str, Any]) -> bool:
+        """See :class:`StackLock`."""
+        stored = self._create(f"{self.name}.{key}", value)
+        return stored.get("run_id") == value.get("run_id")
+
+    def unclaim(self, key: str) -> None:
+        """See :class:`StackLock`."""
+        self._delete(f"{self.name}.{key}")
+
+
 def _now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
@@ -459,13 +663,20 @@ def _parse_iso(text: str | None) -> dt.datetime | None:
 
 
 def _pid_alive(pid: int) -> bool:
+    """Whether process ``pid`` exists on this host and has not exited (a zombie has exited)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
         return True
-    return True
+    try:
+        stat = pathlib.Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return True  # no /proc (macOS): kill(pid, 0) is the answer
+    # "pid (comm) S ...": the state follows the last ")" (comm may hold spaces and parentheses)
+    state = stat.rsplit(")", 1)[-1].split()[:1]
+    return state != ["Z"]
 
 
 def _default_identity() -> dict[str, Any]:
@@ -481,6 +692,8 @@ class Ledger:
 
     ``clock`` returns aware UTC datetimes (tests inject one); ``identity`` overrides user/host/pid
     (tests simulate two runs). ``lease_seconds``: how long a lock counts as live without renewal.
+    ``outer``: a :class:`StackLock` taken before the ledger's own lock and released after it (see the
+    module docstring: a ledger that is not on the stack yet needs it).
     """
 
     def __init__(
@@ -494,8 +707,13 @@ class Ledger:
         clock: Callable[[], dt.datetime] = _now,
         identity: Mapping[str, Any] | None = None,
         pid_alive: Callable[[int], bool] = _pid_alive,
+        outer: StackLock | None = None,
     ) -> None:
         self.backend = backend
+        self.outer = outer
+        self._outer_lock: dict[str, Any] | None = None
+        self._outer_renewed: dt.datetime | None = None
+        self._claims: list[str] = []
         self.runbook = runbook
         self.stack = stack
         self.run_id = run_id or uuid.uuid4().hex[:12]
@@ -555,6 +773,9 @@ class Ledger:
             "plan": self._doc.get("plan"),
             "completed": self._doc.get("completed"),
             "notes": list(self.notes),
+            "outer_lock": (
+                None if self.outer is None else {"where": self.outer.description, "lock": self._outer_lock}
+            ),
         }
 
     # --- writing (compare-and-swap) ---
@@ -589,52 +810,158 @@ class Ledger:
                 since=lock.get("since"),
             )
 
+    def _lock_doc(self, since: str | None = None) -> dict[str, Any]:
+        return {
+            "holder": self.holder,
+            "user": self.user,
+            "host": self.host,
+            "pid": self.pid,
+            "run_id": self.run_id,
+            "runbook": self.runbook,
+            "stack": self.stack,
+            "since": since or _iso(self.clock()),
+            "lease_until": self._lease_until(),
+        }
+
+    def _judge(self, lock: Mapping[str, Any] | None, where: str) -> str | None:
+        """``None``: free or ours. A note: held by a dead process on this host (recoverable).
+
+        Raises ``LedgerLocked`` naming the holder and since when otherwise.
+        """
+        if not lock or lock.get("run_id") == self.run_id:
+            return None
+        pid = lock.get("pid")
+        if lock.get("host") == self.host and isinstance(pid, int) and not self._pid_alive(pid):
+            return (
+                f"recovered the lock of {lock.get('holder')} (run {lock.get('run_id')}, since "
+                f"{lock.get('since')}) in {where}: that process no longer exists on this host"
+            )
+        lease = _parse_iso(lock.get("lease_until"))
+        stale = lease is not None and lease < self.clock()
+        hint = (
+            f"; its lease expired at {lock.get('lease_until')} — if that run is gone, break the lock "
+            f"explicitly (atlbook ledger break-lock --runbook {self.runbook} --reason …)"
+            if stale
+            else "; wait for it to finish, or break the lock explicitly if it is gone"
+        )
+        raise errors.LedgerLocked(
+            f"{where}: another run holds the lock: {lock.get('holder')} (run {lock.get('run_id')}) "
+            f"since {lock.get('since')}{hint}",
+            holder=lock.get("holder"),
+            since=lock.get("since"),
+        )
+
+    def _note(self, note: str, where: str) -> None:
+        if note not in self.notes:
+            self.notes.append(note)
+        log.warning("%s: %s", where, note)
+
+    def _take_outer(self) -> None:
+        """Take the outer lock (atomic create; a dead same-host holder's through a claim)."""
+        outer = self.outer
+        assert outer is not None
+        for _ in range(4):
+            current = outer.read()
+            note = self._judge(current, outer.description)
+            if current and current.get("run_id") == self.run_id:
+                self._outer_lock = current
+                return
+            if note is None:  # free: the atomic create decides between racing runs
+                stored = outer.create(self._lock_doc())
+                if stored.get("run_id") == self.run_id:
+                    self._outer_lock, self._outer_renewed = stored, self.clock()
+                    return
+                continue  # someone was faster: judge their lock
+            assert current is not None
+            key = f"takeover.{_SSM_SAFE.sub('-', str(current.get('run_id')))}"
+            if not outer.claim(key, {"run_id": self.run_id, "holder": self.holder, "at": _iso(self.clock())}):
+                raise errors.LedgerLocked(
+                    f"{outer.description}: another run on this host is taking over the lock of "
+                    f"{current.get('holder')} (since {current.get('since')}); try again",
+                    holder=current.get("holder"),
+                    since=current.get("since"),
+                )
+            self._claims.append(key)
+            again = outer.read()
+            if not again or again.get("run_id") != current.get("run_id"):
+                continue  # it changed meanwhile: start over
+            mine = self._lock_doc()
+            outer.replace(mine)
+            self._outer_lock, self._outer_renewed = mine, self.clock()
+            self._note(note, outer.description)
+            return
+        raise errors.PlanError(f"{outer.description}: could not take the lock: it keeps changing under us")
+
+    def _release_outer(self) -> None:
+        outer = self.outer
+        if outer is None:
+            return
+        try:
+            current = outer.read()
+            if current and current.get("run_id") == self.run_id:
+                outer.delete()
+            self._outer_lock = None
+        finally:
+            for key in self._claims:
+                outer.unclaim(key)
+            self._claims.clear()
+
+    def _renew_outer(self, *, force: bool = False) -> None:
+        """Extend the outer lease when a third of it has gone (``LedgerLocked`` if it was broken)."""
+        if self.outer is None or self._outer_lock is None:
+            return
+        now = self.clock()
+        due = (
+            self._outer_renewed is None
+            or (now - self._outer_renewed).total_seconds() > self.lease_seconds / 3
+        )
+        if not (force or due):
+            return
+        current = self.outer.read()
+        if not current or current.get("run_id") != self.run_id:
+            holder = (current or {}).get("holder")
+            raise errors.LedgerLocked(
+                f"{self.outer.description}: this run ({self.holder}) no longer holds the lock"
+                + (
+                    f"; {holder} holds it since {(current or {}).get('since')}"
+                    if holder
+                    else " (it was broken)"
+                ),
+                holder=holder,
+                since=(current or {}).get("since"),
+            )
+        mine = self._lock_doc(since=current.get("since"))
+        self.outer.replace(mine)
+        self._outer_lock, self._outer_renewed = mine, now
+
     def acquire(self) -> None:
         """Take the lock for this run, or raise ``LedgerLocked`` naming the holder and since when.
 
-        Re-entrant for this run. Recovers a lock left by a dead process on this same host.
+        Re-entrant for this run. Recovers a lock left by a dead process on this same host. With an
+        ``outer`` lock, both locks are read first: a run refuses before its first mutating call.
         """
+        if self.outer is not None and not self.holds_lock():
+            self._judge(self.outer.read(), self.outer.description)  # refuse before writing anything
+            self._judge(self.backend.load()[0].get("lock"), self.backend.description)
+            self._take_outer()
 
         def take(doc: dict[str, Any]) -> None:
             lock = doc.get("lock") or {}
-            if lock and lock.get("run_id") != self.run_id:
-                same_host = lock.get("host") == self.host
-                pid = lock.get("pid")
-                if same_host and isinstance(pid, int) and not self._pid_alive(pid):
-                    note = (
-                        f"recovered the lock of {lock.get('holder')} (run {lock.get('run_id')}, since "
-                        f"{lock.get('since')}): that process no longer exists on this host"
-                    )
-                    if note not in self.notes:
-                        self.notes.append(note)
-                    log.warning("%s: %s", self.backend.description, note)
-                else:
-                    lease = _parse_iso(lock.get("lease_until"))
-                    stale = lease is not None and lease < self.clock()
-                    hint = (
-                        f"; its lease expired at {lock.get('lease_until')} — if that run is gone, break "
-                        "the lock explicitly (Ledger.break_lock)"
-                        if stale
-                        else "; wait for it to finish, or break the lock explicitly if it is gone"
-                    )
-                    raise errors.LedgerLocked(
-                        f"{self.backend.description}: another run holds the lock: {lock.get('holder')} "
-                        f"(run {lock.get('run_id')}) since {lock.get('since')}{hint}",
-                        holder=lock.get("holder"),
-                        since=lock.get("since"),
-                    )
-            since = lock.get("since") if lock.get("run_id") == self.run_id else _iso(self.clock())
-            doc["lock"] = {
-                "holder": self.holder,
-                "user": self.user,
-                "host": self.host,
-                "pid": self.pid,
-                "run_id": self.run_id,
-                "since": since,
-                "lease_until": self._lease_until(),
-            }
+            note = self._judge(lock, self.backend.description)
+            if note is not None:
+                self._note(note, self.backend.description)
+            since = lock.get("since") if lock.get("run_id") == self.run_id else None
+            doc["lock"] = self._lock_doc(since=since)
 
-        self._update(take, what="take the lock")
+        try:
+            self._update(take, what="take the lock")
+        except BaseException:
+            if not self.holds_lock():
+                try:
+                    self._release_outer()
+                except errors.AtlbookError as e:
+                    log.warning("could not release %s: %s", self.outer and self.outer.description, e)
+            raise
 
     def renew(self) -> None:
         """Extend this run's lease (``LedgerLocked`` if the lock was broken meanwhile)."""
@@ -643,6 +970,7 @@ class Ledger:
             self._check_ours(doc)
             doc["lock"]["lease_until"] = self._lease_until()
 
+        self._renew_outer(force=True)
         self._update(renew, what="renew the lock")
 
     def release(self) -> None:
@@ -652,33 +980,52 @@ class Ledger:
             if (doc.get("lock") or {}).get("run_id") == self.run_id:
                 doc["lock"] = None
 
-        self._update(drop, what="release the lock")
+        try:
+            self._update(drop, what="release the lock")
+        finally:
+            self._release_outer()
 
     def break_lock(self, reason: str) -> dict[str, Any] | None:
         """Remove whoever's lock, explicitly; the ledger keeps who broke it, when and why.
 
-        Returns the lock that was removed (``None`` if there was none).
+        With an ``outer`` lock, that one is removed too (and named in the history). Returns the lock
+        that was removed — the ledger's, else the outer one — (``None`` if there was none). A ledger
+        that does not exist yet is not created: only the outer lock is removed then.
         """
         broken: list[dict[str, Any] | None] = [None]
+        outer_broken = None
+        if self.outer is not None:
+            outer_broken = self.outer.read()
+            if outer_broken is not None:
+                self.outer.delete()
+                log.warning(
+                    "%s: lock broken by %s (%s): was %s",
+                    self.outer.description,
+                    self.holder,
+                    reason,
+                    outer_broken,
+                )
 
         def brk(doc: dict[str, Any]) -> None:
             broken[0] = doc.get("lock")
             doc["lock"] = None
-            doc.setdefault("history", []).append(
-                {
-                    "event": "lock broken",
-                    "by": self.holder,
-                    "at": _iso(self.clock()),
-                    "reason": reason,
-                    "lock": broken[0],
-                }
-            )
+            event: dict[str, Any] = {
+                "event": "lock broken",
+                "by": self.holder,
+                "at": _iso(self.clock()),
+                "reason": reason,
+                "lock": broken[0],
+            }
+            if self.outer is not None:
+                event["outer"] = {"where": self.outer.description, "lock": outer_broken}
+            doc.setdefault("history", []).append(event)
 
-        self._update(brk, what="break the lock")
-        log.warning(
-            "%s: lock broken by %s (%s): was %s", self.backend.description, self.holder, reason, broken[0]
-        )
-        return broken[0]
+        if self.refresh() or outer_broken is None:
+            self._update(brk, what="break the lock")
+            log.warning(
+                "%s: lock broken by %s (%s): was %s", self.backend.description, self.holder, reason, broken[0]
+            )
+        return broken[0] or outer_broken
 
     def record_done(self, step_id: str, detail: str | None = None, *, digest: str | None = None) -> None:
         """Record ``step_id`` done by this run (must hold the lock); renews the lease."""
@@ -693,6 +1040,7 @@ class Ledger:
             }
             doc["lock"]["lease_until"] = self._lease_until()
 
+        self._renew_outer()
         self._update(mark, what=f"record step {step_id} done")
 
     def record_failure(self, step_id: str, phase: str, call: str, error: str) -> None:

@@ -19,7 +19,12 @@ carry their action and verification, and :func:`atlbook.plan.apply` runs it unde
 The ledger is ``atlbook-ledger-10-provision`` in the stack's namespace. Until the Kubernetes API can be
 reached (a real cluster created by this very plan), progress is kept in memory and written to the
 ConfigMap as soon as it can be; AWS steps are resumable regardless, because a rerun observes what
-exists and plans those steps as unchanged.
+exists and plans those steps as unchanged. Because an in-memory ledger excludes no one, the run also
+holds the outer lock :class:`atlbook.plan.ParameterLock` — SSM parameter
+``/atlbook/<stack>/ledger-lock/10-provision``, created atomically before the first mutating call and
+deleted at the end — so a second provisioning of the same (even empty) stack refuses with
+``LedgerLocked`` naming the holder and since when. IAM: ``ssm:GetParameter``, ``ssm:PutParameter``,
+``ssm:DeleteParameter`` on ``parameter/atlbook/*`` (``rbac/README.md``).
 
 Refuses (``PlanError``): a blocked plan, an unconfirmed plan with changes.
 """
@@ -449,5 +454,6 @@ def apply(
     namespace = str(pplan.desired.facts.get("ledger_namespace", "atlassian"))
     ns_res = pplan.desired.by_key().get(f"k8s/Namespace/-/{namespace}")
     backend = _DeferredBackend(rt, namespace, ns_res.body if ns_res else None)
-    ledger = planmod.Ledger(backend, runbook=RUNBOOK, stack=pplan.stack)
+    outer = planmod.ParameterLock(clients, pplan.stack, RUNBOOK)
+    ledger = planmod.Ledger(backend, runbook=RUNBOOK, stack=pplan.stack, outer=outer)
     return planmod.apply(steps, ledger, progress=progress)

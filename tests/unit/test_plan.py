@@ -264,7 +264,7 @@ def test_stale_lease_still_refused_until_broken_explicitly() -> None:
     first.acquire()
     clock.now = T0 + dt.timedelta(hours=2)
     second = ledger(backend, host="bastion", pid=7, clock=clock)
-    with pytest.raises(errors.LedgerLocked, match="lease expired at 2026-11-26T15:01:00Z.*break_lock"):
+    with pytest.raises(errors.LedgerLocked, match="lease expired at 2026-11-26T15:01:00Z.*break-lock"):
         second.acquire()
     old = second.break_lock("laptop run crashed, checked by ops")
     assert old is not None and old["holder"] == "ops@laptop pid 100"

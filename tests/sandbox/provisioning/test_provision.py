@@ -156,7 +156,9 @@ def test_interrupted_apply_resumes_without_repeating_finished_steps(clients, spe
     aws_first = {(e.verb, e.path) for e in first_calls if e.source == "aws"}
     assert any(v == "eks:POST" and p.rstrip("/").endswith("/clusters") for v, p in aws_first)
     aws_again = [(e.verb, e.path) for e in second_calls if e.source == "aws"]
-    assert all(v.startswith("cloudfront:") for v, _ in aws_again), aws_again
+    lock = [v for v, _ in aws_again if v.startswith("ssm:")]  # the outer ledger lock (atlbook.plan)
+    assert lock == ["ssm:PutParameter", "ssm:DeleteParameter"], aws_again
+    assert all(v.startswith(("cloudfront:", "ssm:")) for v, _ in aws_again), aws_again
     k8s_first = [e.path for e in first_calls if e.source == "k8s" and e.verb == "POST"]
     k8s_again = [e.path for e in second_calls if e.source == "k8s" and e.verb == "POST"]
     assert "/apis/scheduling.k8s.io/v1/priorityclasses" in k8s_first
