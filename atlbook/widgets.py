@@ -15,7 +15,11 @@
 - :func:`confirm_apply` — the bare gate (counts only, no plan table) for runbooks that build their
   plan themselves.
 - :func:`progress` — wraps an iterable (or counts to ``total``): a bar and a live status table in
-  JupyterLab, progress lines on stdout headless (the papermill log), at most one every ~10 %.
+  JupyterLab, progress lines on stdout headless (the papermill log), at most one every ~10 %;
+  :func:`step_reporter` draws plan-step events (and a step's ``waiting`` reasons) on one;
+  :class:`StepRelay` turns a step's wait polls into those ``waiting`` events.
+- :func:`figure` — a matplotlib ``Figure`` that displays itself as a PNG (no ``%matplotlib`` magic), so
+  the executed notebook and its offline HTML hold the picture.
 
 Headless — ``ATLBOOK_HEADLESS=1`` (set by ``atlbook run`` for its kernel) or no IPython kernel — no
 widget is created and nothing ever waits for a click: ``apply=True`` applies at once, ``apply=False``
@@ -34,9 +38,12 @@ parameters as given (an invalid *edit* is shown, not raised); :meth:`PlanApply.a
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import html
 import importlib
 import inspect
+import io
 import json
 import logging
 import os
@@ -51,17 +58,27 @@ from atlbook import parameters as params_mod
 from atlbook import stack as stackmod
 
 __all__ = [
+    "FIGURE_DPI",
     "HEADLESS_ENV",
+    "ONGOING",
     "PROVENANCE_ENV",
     "ParameterPanel",
     "PlanApply",
     "Progress",
+    "StepRelay",
+    "WaitingEvent",
     "confirm_apply",
+    "figure",
+    "gate_counts",
     "is_headless",
     "parameter_panel",
     "plan_apply",
     "progress",
+    "step_reporter",
 ]
+
+ONGOING = ("start", "running", "waiting")
+"""Progress event statuses of a step still under way (they do not advance a bar)."""
 
 HEADLESS_ENV = "ATLBOOK_HEADLESS"
 """Set to ``1`` by the runner for the kernels it starts."""
@@ -394,6 +411,110 @@ def progress(
 ) -> Progress[T]:
     """A :class:`Progress` over ``iterable`` (or a counter to ``total`` driven by ``update``)."""
     return Progress(iterable, total, description)
+
+
+def step_reporter(bar: Progress[Any]) -> Callable[[Any], None]:
+    """A ``progress`` callback for plan steps, drawn on ``bar``: one status-table row per step.
+
+    Takes events with ``index``, ``total``, ``step``, ``status``, ``message`` (e.g.
+    :class:`atlbook.plan.StepEvent`; a ``waiting`` event carries what a step waits for now). The bar
+    advances on finished steps only (statuses in :data:`ONGOING` do not). Headless: one line per event
+    but a step's start (the papermill log).
+    """
+
+    def report(event: Any) -> None:
+        total = getattr(event, "total", None)
+        if isinstance(total, int) and bar.total != total:
+            bar.set_total(total)
+        step = getattr(event, "step", None)
+        key = str(getattr(step, "id", step))
+        status = str(getattr(event, "status", ""))
+        message = str(getattr(event, "message", "") or "")
+        description = str(getattr(step, "description", "") or "")
+        index = getattr(event, "index", None)
+        if bar._bar is None and status != "start":
+            _say(f"[{index}/{total}] {status}: {description or key} {message}".rstrip())
+        elif bar._bar is not None:
+            shown = "running" if status == "start" else status
+            bar.set_row(key, step=index, description=description, status=shown, message=message[:200])
+        if status not in ONGOING and isinstance(index, int):
+            bar.update(max(0, index - bar.n))
+
+    return report
+
+
+@dataclasses.dataclass(frozen=True)
+class WaitingEvent:
+    """A progress event while step ``index`` of ``total`` waits: ``message`` says for what, why not yet."""
+
+    index: int
+    total: int
+    step: Any
+    status: str
+    message: str
+
+
+class StepRelay:
+    """Relays a plan's step events to ``tell``, and a step's wait polls as ``waiting`` events.
+
+    Pass :meth:`step` as :func:`atlbook.plan.apply`'s ``progress`` and :meth:`wait` to whatever polls
+    (``wait(what, reason)`` after each poll). A poll is relayed only while a step runs and only when its
+    text changed, so a long wait is a handful of rows / lines, not one per poll. ``tell=None``: silent.
+    """
+
+    def __init__(self, tell: Callable[[Any], None] | None) -> None:
+        self.tell = tell
+        self._current: Any = None
+        self._last = ""
+
+    def step(self, event: Any) -> None:
+        """A step event (``start`` opens the step's waits, anything else closes them)."""
+        self._current = event if getattr(event, "status", "") == "start" else None
+        self._last = ""
+        if self.tell is not None:
+            self.tell(event)
+
+    def wait(self, what: str, reason: str) -> None:
+        """A poll of the running step: waiting for ``what``, not yet because ``reason``."""
+        text = f"{what}: {reason}"
+        now = self._current
+        if self.tell is None or now is None or text == self._last:
+            return
+        self._last = text
+        self.tell(WaitingEvent(now.index, now.total, now.step, "waiting", text))
+
+
+# --- figures ---------------------------------------------------------------------------------------
+
+
+@functools.cache
+def _png_figure_class() -> type[Any]:
+    """A ``matplotlib.figure.Figure`` that shows itself as a PNG (defined when first needed)."""
+    from matplotlib.figure import Figure
+
+    class PngFigure(Figure):
+        """Displayed by IPython as ``image/png`` without any ``%matplotlib`` magic or pyplot state."""
+
+        def _repr_png_(self) -> bytes:
+            buf = io.BytesIO()
+            self.savefig(buf, format="png", dpi=FIGURE_DPI)
+            return buf.getvalue()
+
+    return PngFigure
+
+
+FIGURE_DPI = 90
+"""Resolution of a self-displaying figure's PNG."""
+
+
+def figure(**kwargs: Any) -> Any:
+    """A matplotlib ``Figure`` (``Figure(**kwargs)``) that displays itself as a PNG in any kernel.
+
+    The returned figure is the last value of a cell → its PNG is the output, so the executed notebook
+    (and its offline HTML) holds the picture; no pyplot, no global backend, nothing left open. Refuses
+    what ``Figure`` refuses (``AttributeError`` naming an unknown keyword).
+    """
+    return _png_figure_class()(**kwargs)
 
 
 # --- the parameter panel ---------------------------------------------------------------------------
@@ -770,6 +891,25 @@ def _plan_counts(plan: Any, gate: Callable[[Any], Mapping[str, Any]] | None) -> 
     return {}
 
 
+def gate_counts(plan: Any, stack: str | None = None) -> dict[str, Any]:
+    """What an Apply gate counts for an :class:`atlbook.plan.Plan`: ``creates`` / ``updates`` /
+    ``deletes``, the ``stack``, and ``blocked`` (``"step: reason"`` each; empty when it may be applied).
+
+    Refuses (``TypeError``) what has no ``counts`` mapping and ``blocked`` list of a plan.
+    """
+    counts = getattr(plan, "counts", None)
+    blocked = getattr(plan, "blocked", None)
+    if not isinstance(counts, Mapping) or not isinstance(blocked, list):
+        raise TypeError(f"not a plan (no counts / blocked): {type(plan).__name__}")
+    return {
+        "creates": counts.get("create", 0),
+        "updates": counts.get("update", 0),
+        "deletes": counts.get("delete", 0),
+        "stack": stack,
+        "blocked": [f"{step}: {why}" for step, why in blocked],
+    }
+
+
 def _fingerprint(plan: Any) -> str:
     fp = getattr(plan, "fingerprint", None)
     if callable(fp):
@@ -968,24 +1108,7 @@ class PlanApply(Generic[P]):
         return None
 
     def _reporter(self, bar: Progress[Any]) -> Callable[[Any], None]:
-        def report(event: Any) -> None:
-            total = getattr(event, "total", None)
-            if isinstance(total, int) and bar.total != total:
-                bar.set_total(total)
-            step = getattr(event, "step", None)
-            key = str(getattr(step, "id", step))
-            status = str(getattr(event, "status", ""))
-            message = str(getattr(event, "message", "") or "")
-            description = str(getattr(step, "description", "") or "")
-            index = getattr(event, "index", None)
-            if bar._bar is None and status != "start":
-                _say(f"[{index}/{total}] {status}: {description or key} {message}".rstrip())
-            elif bar._bar is not None:
-                bar.set_row(key, step=index, description=description, status=status, message=message[:200])
-            if status not in ("start",) and isinstance(index, int):
-                bar.update(max(0, index - bar.n))
-
-        return report
+        return step_reporter(bar)
 
     def _show_gate(self, run: Callable[..., Any], after: Callable[[P], Any] | None, after_title: str) -> None:
         w = _w()
@@ -1053,7 +1176,7 @@ class PlanApply(Generic[P]):
                 bar.max = max(total, 1)
             state = str(getattr(event, "status", ""))
             if isinstance(index, int):
-                bar.value = index if state != "start" else max(index - 1, 0)
+                bar.value = index if state not in ONGOING else max(index - 1, 0)
             rows[key] = {
                 "#": index,
                 "step": key,

@@ -11,7 +11,10 @@ Aspects covered:
 - headless: no widget is ever built and nothing waits — apply=False is "plan only", apply=True runs
   at once with progress lines;
 - static twins: every widget is one output with a widget view *and* a text/html twin, updated in
-  place with the final state.
+  place with the final state;
+- step progress: a step's ``waiting`` events fill its status-table row (a log line headless) and never
+  advance the bar, in a bar of its own and under the Apply gate;
+- figures: ``widgets.figure`` displays itself as a PNG through IPython's own formatter (no magic).
 """
 
 from __future__ import annotations
@@ -361,3 +364,85 @@ def test_every_widget_is_one_output_with_its_html_twin(interactive: FakeDisplay)
     assert "2 create(s), 1 update(s), 0 delete(s) on stack &#x27;sandbox&#x27;" in html
     assert "1 create(s), 0 update(s), 2 delete(s)" in html
     assert "Counting</b>: 2/2" in html and "— done" in html
+
+
+# --- step reporter: waiting events -------------------------------------------------------------------
+
+
+def test_waiting_events_fill_the_status_table_and_never_advance_the_bar(
+    interactive: FakeDisplay,
+) -> None:
+    bar = widgets.progress(total=2, description="Upgrading")
+    report = widgets.step_reporter(bar)
+    node = Step("node-jira-1", "jira-1 restarts")
+    report(Event(1, 2, node, "start"))
+    report(Event(1, 2, node, "waiting", "jira-1: still on 11.3.1"))
+    assert bar.n == 0 and bar.rows["node-jira-1"]["status"] == "waiting"
+    assert "still on 11.3.1" in bar._status.value
+    report(Event(1, 2, node, "done", "jira-1 RUNNING"))
+    assert bar.n == 1 and bar.rows["node-jira-1"]["status"] == "done"
+    bar.close()
+    assert "jira-1 RUNNING" in interactive.outputs[-1]["text/html"]
+
+
+def test_waiting_events_are_log_lines_headless(headless: FakeDisplay, capsys: pytest.CaptureFixture) -> None:
+    bar = widgets.progress(total=1, description="Recovering")
+    report = widgets.step_reporter(bar)
+    step = Step("restart-jira-0", "restart jira-0")
+    report(Event(1, 1, step, "start"))
+    report(Event(1, 1, step, "waiting", "jira-0 to come back RUNNING: not Ready yet"))
+    assert bar.n == 0
+    report(Event(1, 1, step, "done"))
+    out = capsys.readouterr().out
+    assert "[1/1] waiting: restart jira-0 jira-0 to come back RUNNING: not Ready yet" in out
+    assert "Recovering: 1/1 (100 %)" in out
+
+
+def test_click_path_shows_waiting_rows_without_advancing(interactive: FakeDisplay) -> None:
+    planner = widgets.PlanApply(Builder(), stack="sandbox", gate=gate, panel=None)
+    seen: list[int] = []
+
+    def run(plan: Any, *, progress: Any) -> str:
+        step = Step("node-jira-1")
+        progress(Event(1, 2, step, "start"))
+        progress(Event(1, 2, step, "waiting", "not Ready"))
+        seen.append(planner._widgets["gate"].children[2].value)  # the bar
+        progress(Event(1, 2, step, "done"))
+        return "ok"
+
+    planner.apply_gate(False, run)
+    _button(interactive, planner, "Apply").click()
+    _button(interactive, planner, "Confirm").click()
+    assert seen == [0] and planner.result == "ok"
+
+
+# --- figures -----------------------------------------------------------------------------------------
+
+
+def test_figure_displays_itself_as_png() -> None:
+    from IPython.core.formatters import PNGFormatter
+
+    fig = widgets.figure(figsize=(2, 1))
+    fig.subplots().plot([0, 1], [1, 0])
+    png = fig._repr_png_()
+    assert png.startswith(b"\x89PNG")
+    assert PNGFormatter()(fig).startswith(b"\x89PNG")  # what IPython shows, with no %matplotlib magic
+    with pytest.raises(AttributeError, match="no_such_option"):
+        widgets.figure(no_such_option=1)
+
+
+def test_gate_counts_of_a_plan() -> None:
+    from atlbook import plan
+
+    p = plan.Plan("x", stack="s")
+    p.add(plan.Step("a", "make a", kind="create"))
+    p.add(plan.Step("b", "drop b", kind="delete", blocked=("not yet",)))
+    assert widgets.gate_counts(p, "s") == {
+        "creates": 1,
+        "updates": 0,
+        "deletes": 1,
+        "stack": "s",
+        "blocked": ["b: not yet"],
+    }
+    with pytest.raises(TypeError, match="not a plan"):
+        widgets.gate_counts({"creates": 1})
