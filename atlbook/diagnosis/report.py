@@ -9,8 +9,9 @@ with the higher prior weight. The reasoning of each finding says what it explain
 
 **Presentation.** :func:`findings_table` (pandas), :func:`layer_sections` (one table per layer) and
 :func:`timeline` (a matplotlib ``Figure`` aligning Kubernetes events, container restarts, readiness
-changes and RDS/EFS metrics over the window). Built with ``matplotlib.figure.Figure`` directly: no
-pyplot state, safe in threads and headless.
+changes and RDS/EFS metrics over the window). Built with ``matplotlib.figure.Figure`` directly (the
+self-displaying one of :func:`atlbook.widgets.figure`): no pyplot state, safe in threads and headless,
+and the last value of a cell shows as a PNG without ``%matplotlib inline`` — so the record holds it.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
+from atlbook import widgets
 from atlbook.diagnosis.checks import LAYERS, Finding
 from atlbook.diagnosis.evidence import Evidence, Severity
 
@@ -268,9 +270,7 @@ _GIB = float(1 << 30)
 
 def timeline(evidence: Evidence, findings: Sequence[Finding] = ()) -> Figure:
     """Events, restarts, readiness changes and RDS/EFS metrics over the window, on one time axis."""
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=(11, 7.5), layout="constrained")
+    fig: Figure = widgets.figure(figsize=(11, 7.5), layout="constrained")  # shows itself as a PNG
     axes = fig.subplots(4, 1, sharex=True, height_ratios=[2.2, 1, 1, 1])
     ax_k8s, ax_cpu, ax_conn, ax_efs = axes
     window = evidence.window

@@ -20,7 +20,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from atlbook import plan
+from atlbook import plan, widgets
 
 __all__ = ["ROLLING_FIRST_STEP", "Span", "Timeline", "overhead", "plot", "png"]
 
@@ -129,14 +129,8 @@ class Timeline:
 
 def plot(timeline: Timeline, samples: Sequence[Any] = ()) -> Any:
     """A matplotlib Figure: steps and node windows as bars, load latency (and failures) over time."""
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
-
-    fig, (top, bottom) = plt.subplots(
-        2, 1, figsize=(11, 5.5), sharex=True, gridspec_kw={"height_ratios": [2, 1.3]}
-    )
+    fig = widgets.figure(figsize=(11, 5.5), layout="tight")  # shows itself as a PNG; no pyplot state
+    top, bottom = fig.subplots(2, 1, sharex=True, height_ratios=[2, 1.3])
     rows = [s for s in timeline.spans if s.end is not None and s.status != "skipped"]
     names = list(dict.fromkeys(s.name + (" (node)" if s.kind == "node" else "") for s in rows))
     for s in rows:
@@ -169,15 +163,11 @@ def plot(timeline: Timeline, samples: Sequence[Any] = ()) -> Any:
     bottom.set_xlabel("seconds since the upgrade started")
     if ok or bad:
         bottom.legend(loc="upper right", fontsize=7)
-    fig.tight_layout()
     return fig
 
 
 def png(fig: Any) -> str:
-    """The figure as a base64 PNG (for the record), then closed."""
-    import matplotlib.pyplot as plt
-
+    """The figure as a base64 PNG (for the record)."""
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=80)
-    plt.close(fig)
     return base64.b64encode(buf.getvalue()).decode("ascii")
