@@ -3,9 +3,17 @@
 ::
 
     up = runbook.prepare(clients, spec, "jira", "11.3.2")        # reads only
-    up.gates.table(); up.plan                                      # shown before anything changes
-    result = runbook.confirm_and_run(up, apply=True, measure_availability=True)
+    up.gates.table()                                               # shown before anything changes
+    planner = runbook.planner(up)                                  # the plan table + Plan button
+    result = runbook.apply_gate(planner, apply=True, measure_availability=True)
     result.to_dict(); result.timeline_png(); result.raise_for_outcome()
+
+:func:`planner` shows the plan as :func:`atlbook.widgets.plan_apply` does for 10-provision: *Plan*
+re-observes the stack and re-judges the gates (a new :class:`Upgrade`); :func:`apply_gate` applies it
+now (``apply: true``, headless) or shows *Apply* → *Confirm* naming the counts and the stack, disabled
+while the plan is stale (parameters edited) or blocked (a gate failed). Applying shows a bar and a live
+status table — one row per step, with what a step waits for now (a node's restart: "still on <image>",
+"not Ready", "listed on <version>" …) — and the post-checks; headless, the same as log lines.
 
 :func:`prepare` picks the plan: the upgrade plan when every gate passes (a blocked plan naming the
 failed gates otherwise: nothing can change); the rollback plan with ``rollback=True``; and when the
@@ -28,6 +36,7 @@ import datetime as dt
 import importlib
 import json
 import pathlib
+from collections.abc import Callable
 from typing import Any
 
 from atlbook import errors, records, widgets
@@ -43,9 +52,14 @@ from atlbook.upgrade import timeline as tl
 __all__ = [
     "Upgrade",
     "UpgradeResult",
+    "apply_gate",
     "confirm_and_run",
     "facts_for",
+    "gate",
     "ingress_base_url",
+    "plan_table",
+    "planner",
+    "post_checks",
     "prepare",
     "publish",
     "run",
@@ -69,6 +83,12 @@ class Upgrade:
     """``upgrade``, ``resume``, ``rollback`` or ``refused``."""
     context: sequence.Context | None = None
     retry_plan: planmod.Plan | None = None
+    rollback: bool = False
+    """Prepared with ``rollback=True`` (a re-plan prepares a rollback again)."""
+
+    def fingerprint(self) -> str:
+        """Tells a changed upgrade from the same one: the mode and the plan's fingerprint."""
+        return f"{self.mode}:{self.plan.fingerprint()}"
 
     @property
     def refused(self) -> bool:
@@ -124,7 +144,24 @@ def prepare(
     rollback: bool = False,
     options: model.Options | None = None,
 ) -> Upgrade:
-    """Observe, judge the gates and build the plan (see the module docstring). Reads only."""
+    """Observe, judge the gates and build the plan (see the module docstring). Reads only.
+
+    Refuses (``ConfigError``) an unknown product; a failed gate gives a ``refused`` Upgrade (blocked plan).
+    """
+    up = _prepare(clients, spec, product, target_version, rollback=rollback, options=options)
+    up.rollback = rollback
+    return up
+
+
+def _prepare(
+    clients: Clients,
+    spec: Any,
+    product: str,
+    target_version: str,
+    *,
+    rollback: bool,
+    options: model.Options | None,
+) -> Upgrade:
     opts = options or model.Options()
     info = catalogue.get(product)
     obs = obsmod.observe(clients, spec, info.name, opts)
@@ -292,10 +329,14 @@ def run(
     load_url: str = "",
     ledger: planmod.Ledger | None = None,
     show_progress: bool = True,
+    progress: Callable[[Any], None] | None = None,
 ) -> UpgradeResult:
     """Apply ``up.plan`` under the ledger with the load generator running; never raises for a halt.
 
-    ``show_progress``: a progress bar per step (:func:`atlbook.widgets.progress`; lines headless).
+    ``progress``: told every step event (:class:`atlbook.plan.StepEvent`) and, while a step waits, a
+    ``waiting`` event saying for what (a node's restart, the ZDU state …) — what the Apply widget draws.
+    Without it, ``show_progress`` draws them on a bar of its own (:func:`atlbook.widgets.progress` and
+    :func:`atlbook.widgets.step_reporter`: a live status table in JupyterLab, lines headless).
     A refused upgrade or a blocked plan (a rollback after the upgrade tasks ran) returns at once as
     ``refused`` (no change, no ledger write). ``LedgerLocked`` propagates.
     """
@@ -346,21 +387,24 @@ def run(
     halt: dict[str, Any] | None = None
     ways: dict[str, Any] | None = None
     error: str | None = None
-    bar: widgets.Progress[Any] | None = (
-        widgets.progress(total=len(up.plan.steps), description=up.plan.name) if show_progress else None
-    )
+    bar: widgets.Progress[Any] | None = None
+    tell = progress
+    if tell is None and show_progress:
+        bar = widgets.progress(total=len(up.plan.steps), description=up.plan.name)
+        tell = widgets.step_reporter(bar)
+    relay = widgets.StepRelay(tell)
 
-    def progress(event: planmod.StepEvent) -> None:
+    def on_step(event: planmod.StepEvent) -> None:
         timeline.on_step(event)
-        if bar is not None and event.status in ("done", "skipped", "checked", "unchanged"):
-            bar.update()
+        relay.step(event)
 
+    ctx.watch = relay.wait
     try:
         if generator is not None:
             generator.start()
             generator.set_phase("start")
         try:
-            applied = planmod.apply(up.plan, ledger, progress=progress)
+            applied = planmod.apply(up.plan, ledger, progress=on_step)
             report = applied.to_dict()
         except planmod.ApplyFailed as e:
             outcome = "halted"
@@ -370,6 +414,7 @@ def run(
             halt["phase"] = e.phase
             ways = _ways_forward(up, e.step)
     finally:
+        ctx.watch = None
         load = generator.stop() if generator is not None else None
         if bar is not None:
             bar.close()
@@ -449,4 +494,80 @@ def confirm_and_run(
 
     if widgets.confirm_apply(summary, apply, stack=getattr(up.spec, "name", None), on_confirm=later):
         return run(up, measure_availability=measure_availability, load_url=load_url)
+    return None
+
+
+# --- the Plan / Apply experience (as 10-provision's) --------------------------------------------------
+
+
+def gate(up: Upgrade) -> dict[str, Any]:
+    """What the Apply gate counts: creates / updates / deletes, the stack, and why it is blocked."""
+    return widgets.gate_counts(up.plan, str(getattr(up.spec, "name", "") or "") or None)
+
+
+def plan_table(up: Upgrade) -> planmod.Plan:
+    """What the plan widget shows: the plan (its steps; a failed gate shows as the blocked reason)."""
+    return up.plan
+
+
+def post_checks(up: Upgrade) -> list[dict[str, Any]]:
+    """The post-check rows of an applied upgrade (version, state, index, log errors per node)."""
+    return list(up.context.post_checks) if up.context is not None else []
+
+
+def planner(up: Upgrade) -> widgets.PlanApply[Upgrade]:
+    """Show ``up``'s plan with a *Plan* button (re-observe, re-judge the gates, re-plan: a new Upgrade).
+
+    The first plan is ``up`` itself (nothing is read again); *Plan* prepares anew with the same product,
+    version, rollback and options. Headless: the static table. Refuses nothing (``prepare`` already did).
+    """
+    first = [up]
+
+    def build() -> Upgrade:
+        if first:
+            return first.pop()
+        return prepare(
+            up.clients, up.spec, up.product, up.target_version, rollback=up.rollback, options=up.options
+        )
+
+    return widgets.plan_apply(
+        build, stack=str(getattr(up.spec, "name", "") or "") or None, table=plan_table, gate=gate
+    )
+
+
+def apply_gate(
+    planner: widgets.PlanApply[Upgrade],
+    *,
+    apply: bool,
+    measure_availability: bool = True,
+    load_url: str = "",
+) -> UpgradeResult | None:
+    """Apply the planner's upgrade now (``apply``) or show *Apply* → *Confirm* (JupyterLab).
+
+    Returns the :class:`UpgradeResult` when applied now. A refused upgrade (a gate failed) returns its
+    refused result without applying anything, whatever ``apply`` says (the outcome cell then fails the
+    run), and its *Apply* is disabled. Otherwise ``None``: headless "plan only", or in JupyterLab the
+    buttons — a confirmed click applies with a bar and a live status table, shows the post-checks,
+    publishes the result (:func:`publish`) under the gate, and reports a halt as the apply failing.
+    Refuses (``PlanError``) to apply a plan made stale by a parameter edit.
+    """
+
+    def now(up: Upgrade, *, progress: Callable[[Any], None] | None = None) -> UpgradeResult:
+        return run(up, measure_availability=measure_availability, load_url=load_url, progress=progress)
+
+    def clicked(up: Upgrade, *, progress: Callable[[Any], None] | None = None) -> UpgradeResult:
+        result = now(up, progress=progress)
+        publish(result)
+        result.raise_for_outcome()
+        return result
+
+    up = planner.plan
+    if up.refused:
+        if not widgets.is_headless():
+            planner.apply_gate(False, clicked, after=post_checks)  # shown, disabled: the plan is blocked
+        return run(up, measure_availability=False)
+    if apply:
+        result: UpgradeResult = planner.apply_gate(True, now, after=post_checks)
+        return result
+    planner.apply_gate(False, clicked, after=post_checks)
     return None

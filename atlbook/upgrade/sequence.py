@@ -73,6 +73,8 @@ class Context:
     context_path: str = ""
     post_checks: list[dict[str, Any]] = dataclasses.field(default_factory=list)
     notes: list[str] = dataclasses.field(default_factory=list)
+    watch: Callable[[str, str], None] | None = None
+    """Told ``(what, reason)`` after every poll of :meth:`wait` (``ready`` when done): live progress."""
 
     # --- plumbing ---
 
@@ -122,9 +124,16 @@ class Context:
     def wait(self, what: str, check: Callable[[], bool | str], timeout: float) -> None:
         """Poll ``check`` with back-off until it returns True (``WaitTimedOut`` → ``UpgradeBlocked``)."""
         opts = self.options
+
+        def poll() -> bool | None:
+            outcome = check()
+            if self.watch is not None:
+                self.watch(what, "ready" if outcome is True else str(outcome))
+            return True if outcome is True else None
+
         try:
             retry.wait_until(
-                lambda: True if check() is True else None,
+                poll,
                 description=what,
                 timeout=timeout,
                 first_interval=opts.first_poll,

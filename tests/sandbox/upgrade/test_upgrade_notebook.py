@@ -2,12 +2,16 @@
 
 Aspects: with ``apply: true`` the runbook upgrades Jira under load and its record holds the gates (all
 passed), the plan, the steps done, the figures (0 failed requests), the per-phase load stats, the
-overhead and a timeline PNG. (Refusals are covered through the Python API in test_upgrade_sandbox.)
+overhead and a timeline PNG; its offline HTML record shows the plan table, the post-checks and the
+timeline as a picture (no widget, no ``%matplotlib``), and its log has the step progress lines.
+(Refusals are covered through the Python API in test_upgrade_sandbox.)
 """
 
 from __future__ import annotations
 
+import json
 import pathlib
+import re
 
 import upgrade_stack as stackbuilder
 
@@ -41,3 +45,18 @@ def test_notebook_upgrades_jira_and_records_it(stack, tmp_path) -> None:
     assert values["overhead"]["overhead_pct"] is not None
     assert values["timeline_png"]
     assert set(built.versions().values()) == {stackbuilder.NEXT["jira"]}
+
+    page = (result.record.path / "record.html").read_text()
+    assert "<b>Plan</b> (built" in page and "node-jira-1" in page  # the plan table
+    assert "Post-checks" in page  # shown under the gate after apply: true
+    assert page.count("data:image/png;base64,") >= 1  # the timeline figure, self-displayed
+    nb = json.loads((result.record.path / "notebook.ipynb").read_text())
+    said = "".join(
+        "".join(o.get("text", ""))
+        for c in nb["cells"]
+        for o in c.get("outputs", [])
+        if o.get("name") == "stdout"
+    )
+    assert "Applying: " in said and "on stack 'sandbox'" in said  # the gate's line, headless
+    assert re.search(r"\[\d+/\d+\] waiting: partition → 1: jira-1 .*: ", said)  # a node's restart, live
+    assert re.search(r"\[\d+/\d+\] done: .*jira-1 RUNNING and ACTIVE on 11\.3\.2", said)
