@@ -17,12 +17,19 @@ can take a lot longer." The recovery, as a :class:`~atlbook.plan.Plan` (plan →
 interruption resumes at the first unfinished step; after a success the ledger is cleared so the next
 incident starts afresh. :class:`RecoveryResult` reports the seconds each step and the whole recovery took.
 
+The notebook's Plan / Apply (as 10-provision's): :func:`planner` shows the plan with a *Plan* button that
+assesses the nodes again and re-plans; :func:`apply_gate` applies now (``apply: true``) or shows *Apply*
+→ *Confirm* naming the counts and the stack, disabled while the plan is stale or blocked. Applying shows a
+bar and a live status table (per step, with what it waits for: the snapshot, the pod coming back, the
+restored index) and then the indexes after; headless, log lines.
+
 Refuses (``PreflightFailed``): a node that is not a Jira pod of the stack; a plan with no healthy node
 (blocked → ``PlanError`` on apply). Identity: ``rbac/index-recovery-role.yaml``.
 """
 
 from __future__ import annotations
 
+import contextvars
 import dataclasses
 import time
 from collections.abc import Callable
@@ -38,10 +45,15 @@ __all__ = [
     "Assessment",
     "NodeIndex",
     "Options",
+    "Recovery",
     "RecoveryResult",
+    "after_table",
+    "apply_gate",
     "assess",
     "build_plan",
     "confirm_and_run",
+    "gate",
+    "planner",
     "run",
 ]
 
@@ -222,6 +234,12 @@ def assess(clients: Any, spec: Any, *, node: str = "", options: Options | None =
     return Assessment(namespace=namespace, nodes=nodes, bad=bad, healthy=healthy)
 
 
+_WATCH: contextvars.ContextVar[Callable[[str, str], None] | None] = contextvars.ContextVar(
+    "index_recovery_watch", default=None
+)
+"""Told ``(what, reason)`` after every poll of :func:`_wait` while :func:`run` applies (live progress)."""
+
+
 def _wait(what: str, check: Callable[[], bool | str], opts: Options) -> str:
     """Poll ``check`` until it returns True; PlanError naming the last reason after ``opts.timeout``."""
     deadline = opts.clock() + opts.timeout
@@ -232,6 +250,9 @@ def _wait(what: str, check: Callable[[], bool | str], opts: Options) -> str:
             reason = check()
         except errors.AtlbookError as e:  # transient while a pod restarts: keep waiting
             reason = f"{type(e).__name__}: {e}"
+        watch = _WATCH.get()
+        if watch is not None:
+            watch(what, "done" if reason is True else str(reason))
         if reason is True:
             return f"{what} after {opts.clock() - started:.1f} s"
         if opts.clock() >= deadline:
@@ -403,10 +424,15 @@ def run(
     *,
     ledger: plan.Ledger | None = None,
     options: Options | None = None,
+    progress: Callable[[Any], None] | None = None,
+    show_progress: bool = True,
 ) -> RecoveryResult:
     """Apply ``recovery`` under the stack's ledger; the time taken and the indexes before and after.
 
-    Raises what :func:`atlbook.plan.apply` raises (blocked plan, ``LedgerLocked``, ``ApplyFailed``).
+    ``progress``: told every step event and, while a step waits, a ``waiting`` event saying for what;
+    without it ``show_progress`` draws them on a bar of its own (a live status table in JupyterLab,
+    lines headless). Raises what :func:`atlbook.plan.apply` raises (blocked plan, ``LedgerLocked``,
+    ``ApplyFailed``).
     """
     opts = options or Options()
     if ledger is None:
@@ -415,8 +441,20 @@ def run(
             runbook=RUNBOOK,
             stack=getattr(spec, "name", None),
         )
+    bar: widgets.Progress[Any] | None = None
+    tell = progress
+    if tell is None and show_progress and not recovery.is_blocked:
+        bar = widgets.progress(total=len(recovery.steps), description=RUNBOOK)
+        tell = widgets.step_reporter(bar)
+    relay = widgets.StepRelay(tell)
     started = opts.clock()
-    report = plan.apply(recovery, ledger if recovery.changes else None)
+    token = _WATCH.set(relay.wait)
+    try:
+        report = plan.apply(recovery, ledger if recovery.changes else None, progress=relay.step)
+    finally:
+        _WATCH.reset(token)
+        if bar is not None:
+            bar.close()
     seconds = opts.clock() - started
     if recovery.changes:
         ledger.clear()  # done: the next incident starts afresh (an interrupted run resumes instead)
@@ -457,3 +495,85 @@ def confirm_and_run(
     if widgets.confirm_apply(summary, apply, stack=getattr(spec, "name", None), on_confirm=later):
         return run(clients, spec, recovery, assessment, options=options)
     return None
+
+
+# --- the Plan / Apply experience (as 10-provision's) --------------------------------------------------
+
+
+@dataclasses.dataclass
+class Recovery:
+    """What the Plan / Apply widget shows and applies: an assessment and the plan built from it."""
+
+    clients: Any
+    spec: Any
+    assessment: Assessment
+    plan: plan.Plan
+    node: str = ""
+    options: Options | None = None
+    result: RecoveryResult | None = None
+    """Set once applied."""
+
+    def fingerprint(self) -> str:
+        """Tells a changed plan from the same one (the steps, their targets and changes)."""
+        return self.plan.fingerprint()
+
+    def to_dict(self) -> dict[str, Any]:
+        """The plan, for the record."""
+        return self.plan.to_dict()
+
+    def to_html(self) -> str:
+        """The plan table (what the widget shows)."""
+        return self.plan.to_html()
+
+
+def gate(recovery: Recovery) -> dict[str, Any]:
+    """What the Apply gate counts: creates / updates / deletes, the stack, and why it is blocked."""
+    return widgets.gate_counts(recovery.plan, getattr(recovery.spec, "name", None))
+
+
+def after_table(recovery: Recovery) -> list[dict[str, Any]]:
+    """Every Jira node's index after the recovery (the rows of :meth:`Assessment.rows`)."""
+    return list(recovery.result.after) if recovery.result is not None else []
+
+
+def planner(
+    clients: Any, spec: Any, assessment: Assessment, *, node: str = "", options: Options | None = None
+) -> widgets.PlanApply[Recovery]:
+    """Plan the recovery of ``assessment`` and show it with a *Plan* button (assess again, re-plan).
+
+    ``node``: as for :func:`assess` (a re-plan assesses that node again). Headless: the static table.
+    Refuses what :func:`assess` refuses when *Plan* re-assesses (shown under the button, not raised).
+    """
+    first = [assessment]
+
+    def build() -> Recovery:
+        current = first.pop() if first else assess(clients, spec, node=node, options=options)
+        return Recovery(clients, spec, current, build_plan(clients, spec, current, options), node, options)
+
+    return widgets.plan_apply(build, stack=getattr(spec, "name", None), gate=gate)
+
+
+def apply_gate(planner: widgets.PlanApply[Recovery], *, apply: bool) -> RecoveryResult | None:
+    """Apply the planner's recovery now (``apply``) or show *Apply* → *Confirm* (JupyterLab).
+
+    Returns the :class:`RecoveryResult` when applied now, else ``None`` (headless "plan only", or the
+    buttons: a confirmed click applies with a bar and a live status table, then shows the indexes
+    after). Refuses what :func:`run` refuses (a blocked plan: ``PlanError``) and a stale plan.
+    """
+
+    def now(recovery: Recovery, *, progress: Callable[[Any], None] | None = None) -> RecoveryResult:
+        result = run(
+            recovery.clients,
+            recovery.spec,
+            recovery.plan,
+            recovery.assessment,
+            options=recovery.options,
+            progress=progress,
+        )
+        recovery.result = result
+        return result
+
+    result: RecoveryResult | None = planner.apply_gate(
+        apply, now, after=after_table, after_title="Every Jira index after the recovery"
+    )
+    return result
