@@ -6,6 +6,9 @@
   sandbox target (``ATLBOOK_SANDBOX_DIR`` …) so the runbooks find the session's sandbox.
 - ``browser`` (session): Debian's ``/usr/bin/chromium`` driven by Playwright for Python, headless, with
   the flags of ``reference/tooling.md`` (never ``playwright install``).
+- ``jira_cluster``: the sandbox reset, then a two-node Jira cluster ready for a zero-downtime upgrade,
+  built as the upgrade sandbox tests build it (``tests/sandbox/upgrade/upgrade_stack.py``): EKS cluster,
+  RDS instance, Jira StatefulSet + Service + PDB on ``VERSIONS["jira"]``, every node Ready.
 - ``page``: a fresh browser context per test; a screenshot is saved under the test's ``tmp_path`` when
   the test ends (``screenshot.png``), and ``shot(name)`` saves more on the way.
 
@@ -15,12 +18,14 @@ The whole tier is skipped, with the reason, when chromium or Playwright is missi
 from __future__ import annotations
 
 import ctypes
+import importlib.util
 import os
 import pathlib
 import shutil
 import signal
 import socket
 import subprocess
+import sys
 import time
 import urllib.request
 from collections.abc import Callable, Iterator
@@ -29,7 +34,15 @@ from typing import Any
 import pytest
 
 from atlbook import lab as labmod
-from atlbook.testing import ADMIN_PASSWORD, k8s_api, sandbox, sandbox_reset  # noqa: F401 - fixtures
+from atlbook.testing import (  # noqa: F401 - fixtures
+    ADMIN_PASSWORD,
+    aws_client,
+    boto3_session,
+    k8s_api,
+    sandbox,
+    sandbox_reset,
+    sandbox_target,
+)
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 CHROMIUM = pathlib.Path(os.environ.get("ATLBOOK_CHROMIUM", "/usr/bin/chromium"))
@@ -204,3 +217,47 @@ def shot(page: Any, tmp_path: pathlib.Path) -> Callable[[str], pathlib.Path]:
         return path
 
     return take
+
+
+def _upgrade_stack() -> Any:
+    """``tests/sandbox/upgrade/upgrade_stack.py``, the builder the upgrade sandbox tests use."""
+    if "upgrade_stack" in sys.modules:
+        return sys.modules["upgrade_stack"]
+    path = ROOT / "tests" / "sandbox" / "upgrade" / "upgrade_stack.py"
+    spec = importlib.util.spec_from_file_location("upgrade_stack", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["upgrade_stack"] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture
+def jira_cluster(
+    sandbox_reset: Any,  # noqa: F811
+    aws_client: Any,  # noqa: F811
+    monkeypatch: pytest.MonkeyPatch,
+) -> Iterator[Any]:
+    """The sandbox with two Jira nodes on the old version, Ready; yields the builder module.
+
+    The admin Secret holds the password the lab's kernels know (the sandbox's own random one, which
+    ``parameters/sandbox.yaml`` references), not the builder's fixed one.
+    """
+    import base64
+
+    from atlbook import clients
+    from atlbook.clients import k8s
+
+    builder = _upgrade_stack()
+    monkeypatch.setenv("ATLBOOK_SANDBOX_DIR", str(sandbox_reset.state_dir.resolve()))
+    password = (getattr(sandbox_reset, "passwords", None) or {}).get("ATLBOOK_SANDBOX_ADMIN_PASSWORD")
+    bundle = clients.connect("sandbox")
+    try:
+        builder.build(bundle.k8s, aws_client, "jira", 2)
+        if password:
+            data = {"password": base64.b64encode(password.encode()).decode()}
+            k8s.patch(bundle.k8s, "Secret", "jira-admin", {"data": data}, builder.NAMESPACE)
+        builder.wait_ready(bundle.k8s, "jira", 2)
+        yield builder
+    finally:
+        bundle.close()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import time
 import urllib.request
 from typing import Any
@@ -91,3 +92,42 @@ def scroll_to(locator: Any, attempts: int = 5) -> None:
             if "not attached" not in str(e) or attempt == attempts - 1:
                 raise
             locator.page.wait_for_timeout(200)
+
+
+def with_parameters(lab: Any, name: str, copy: str, **parameters: Any) -> str:
+    """Write ``copy`` next to ``name`` in the lab's root, its parameters injected as papermill does.
+
+    What ``atlbook run -p`` gives a kernel, for JupyterLab (which has no ``-p``): an
+    ``injected-parameters`` cell after the ``parameters`` cell. Returns ``copy``.
+    """
+    import nbformat
+    from papermill.iorw import load_notebook_node
+    from papermill.parameterize import parameterize_notebook
+
+    nb = load_notebook_node(str(lab.root / name))
+    nbformat.write(parameterize_notebook(nb, parameters), lab.root / copy)
+    return copy
+
+
+COUNTS = re.compile(r"\d+ create\(s\), \d+ update\(s\), \d+ delete\(s\) on stack 'sandbox'")
+"""What the confirmation must name: the creates / updates / deletes and the stack."""
+
+
+def apply_and_confirm(page: Any, gate: Any, timeout: float = 180_000) -> Any:
+    """Click *Apply* in ``gate``, check the question names the counts and the stack, *Confirm*, and
+    wait for the table shown after the apply (e.g. the post-checks) and an idle kernel; returns it."""
+    from playwright.sync_api import expect
+
+    apply = gate.locator("button:has-text('Apply')")
+    expect(apply).to_be_enabled()
+    apply.click()
+    confirm = gate.locator("button:has-text('Confirm:')")
+    confirm.wait_for(state="visible")
+    question = confirm.inner_text()
+    assert COUNTS.search(question), question
+    confirm.click()
+    after = gate.locator(".atlbook-after table")
+    after.wait_for(state="visible", timeout=timeout)
+    wait_idle(page)
+    expect(gate).to_contain_text("applied")
+    return after

@@ -5,6 +5,9 @@ Covers (issue 9):
   naming the creates / updates / deletes and the stack; *Confirm* applies with a live status table and
   shows the post-checks table; the sandbox then holds the stack (official kubernetes client);
 - 40-diagnose: the findings table and the timeline plot render;
+- 30-upgrade: Run All against a two-node Jira cluster shows the plan table (node steps included) and
+  *Apply*; the confirmation names the counts and the stack; *Confirm* upgrades node by node with a live
+  status table and shows the post-checks on the new version; the sandbox's Jira nodes then run it;
 - the parameter panel: an invalid value shows the schema's error text and changes nothing; a valid edit
   makes the plan stale and disables *Apply*.
 Each test leaves ``screenshot.png`` (and named shots) under its ``tmp_path``.
@@ -14,7 +17,15 @@ from __future__ import annotations
 
 import re
 
-from jupyterlab_ui import open_notebook, run_all_and_wait, scroll_to, shutdown_sessions, wait_idle
+from jupyterlab_ui import (
+    apply_and_confirm,
+    open_notebook,
+    run_all_and_wait,
+    scroll_to,
+    shutdown_sessions,
+    wait_idle,
+    with_parameters,
+)
 from kubernetes import client as k8s
 from playwright.sync_api import expect
 
@@ -36,20 +47,7 @@ def test_provision_plan_apply_confirm_postchecks(lab, page, shot, sandbox_reset,
     scroll_to(gate)
     shot("plan")
 
-    apply = gate.locator("button:has-text('Apply')")
-    expect(apply).to_be_enabled()
-    apply.click()
-    confirm = gate.locator("button:has-text('Confirm:')")
-    confirm.wait_for(state="visible")
-    question = confirm.inner_text()
-    counts = r"\d+ create\(s\), \d+ update\(s\), \d+ delete\(s\) on stack 'sandbox'"
-    assert re.search(counts, question), question
-    confirm.click()
-
-    after = gate.locator(".atlbook-after table")
-    after.wait_for(state="visible", timeout=180_000)
-    wait_idle(page)
-    expect(gate).to_contain_text("applied")
+    after = apply_and_confirm(page, gate)
     expect(gate.locator(".atlbook-after")).to_contain_text("Post-checks")
     assert gate.locator(".atlbook-status td:text-is('done')").count() > 10
     scroll_to(after)
@@ -62,6 +60,40 @@ def test_provision_plan_apply_confirm_postchecks(lab, page, shot, sandbox_reset,
         assert sets[product].status.ready_replicas == sets[product].spec.replicas == 2
     ingresses = k8s.NetworkingV1Api(k8s_api).list_namespaced_ingress(NAMESPACE).items
     assert ingresses
+
+
+def test_upgrade_plan_apply_confirm_new_version(lab, page, shot, jira_cluster, sandbox) -> None:
+    old, new = jira_cluster.VERSIONS["jira"], jira_cluster.NEXT["jira"]
+    shutdown_sessions(lab)
+    name = with_parameters(lab, "30-upgrade.ipynb", "30-upgrade-jira.ipynb", target_version=new)
+    open_notebook(page, lab, name)
+    run_all_and_wait(page, ".atlbook-apply-gate button:has-text('Apply')")
+
+    plan = page.locator(".atlbook-plan").first
+    plan.locator("table").first.wait_for()
+    for step in ("rds-snapshot", "zdu-start", "node-jira-1", "node-jira-0", "post-checks"):
+        expect(plan.locator(f"td:text-is('{step}')")).to_have_count(1)
+    expect(plan).to_contain_text(re.compile(r"\d+ update\(s\)"))
+    scroll_to(plan)
+    shot("upgrade-plan")
+    gate = page.locator(".atlbook-apply-gate").first
+    scroll_to(gate)
+
+    after = apply_and_confirm(page, gate)
+    expect(gate.locator(".atlbook-after")).to_contain_text("Post-checks")
+    expect(after.locator(f"td:text-is('{new}')")).to_have_count(2)  # both nodes listed on the new version
+    for step in ("node-jira-1", "node-jira-0", "post-checks"):
+        row = gate.locator(f".atlbook-status tr:has(td:text-is('{step}'))")
+        expect(row.locator("td:text-is('done')")).to_have_count(1)
+    scroll_to(after)
+    shot("upgrade-applied")
+
+    versions = {
+        n.pod_name: n.version
+        for n in sandbox.products.nodes()
+        if n.product == "jira" and n.cluster.namespace == jira_cluster.NAMESPACE
+    }
+    assert versions == {"jira-0": new, "jira-1": new}, (old, versions)
 
 
 def test_diagnose_findings_table_and_plot(lab, page, shot) -> None:
