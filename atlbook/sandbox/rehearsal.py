@@ -18,11 +18,11 @@ from typing import Any
 
 import pandas as pd
 
-from atlbook import errors
+from atlbook import errors, widgets
 from atlbook.sandbox.control import ControlClient
 from atlbook.sandbox.paths import default_state_dir
 
-__all__ = ["connect", "ensure_running", "faults_table", "inject", "status_table"]
+__all__ = ["SETTLED", "connect", "ensure_running", "faults_table", "inject", "status_table", "wait_settled"]
 
 PID_FILE = "sandbox.pid"
 
@@ -135,3 +135,56 @@ def inject(control: ControlClient, fault: str, target: str = "", *, clear: bool 
     verb = "cleared" if clear else "injected"
     where = f" on {result['target']}" if result.get("target") else ""
     return f"{verb} {result['name']}{where}"
+
+
+SETTLED = ("RUNNING", "ERROR")
+"""Product node states that no longer change by themselves (``STARTING`` does: it becomes RUNNING)."""
+
+
+def wait_settled(
+    control: Any,
+    *,
+    timeout: float = 120.0,
+    poll: float = 0.25,
+    clock: Any = time.monotonic,
+    sleep: Any = time.sleep,
+) -> pd.DataFrame:
+    """Wait until every simulated product node has settled (RUNNING or ERROR, none STARTING).
+
+    Shows a progress bar (nodes settled / nodes) and a live status table (pod, version, state) in
+    JupyterLab, progress lines headless. Returns the product nodes as a table (``settled`` per row);
+    never raises for a timeout — the table says which nodes still start. Refuses (``ValueError``) a
+    negative ``timeout`` or a ``poll`` that is not positive.
+    """
+    if timeout < 0 or poll <= 0:
+        raise ValueError(f"timeout must be >= 0 and poll > 0 (got {timeout}, {poll})")
+    deadline = clock() + timeout
+    rows: list[dict[str, Any]] = []
+    bar: widgets.Progress[Any] | None = None
+    try:
+        while True:
+            rows = [
+                {
+                    "pod": f"{p['namespace']}/{p['pod']}",
+                    "product": p["product"],
+                    "version": p["version"],
+                    "state": p["state"],
+                    "settled": p["state"] in SETTLED,
+                }
+                for p in control.status().get("products") or []
+            ]
+            done = sum(1 for r in rows if r["settled"])
+            if bar is None:
+                bar = widgets.progress(total=len(rows), description="Product nodes settling")
+            if bar.total != len(rows):
+                bar.set_total(len(rows))
+            for r in rows:
+                bar.set_row(r["pod"], version=r["version"], state=r["state"])
+            bar.update(done - bar.n)
+            if done == len(rows) or clock() >= deadline:
+                break
+            sleep(poll)
+    finally:
+        if bar is not None:
+            bar.close()
+    return pd.DataFrame(rows, columns=["pod", "product", "version", "state", "settled"])
