@@ -20,6 +20,7 @@ from __future__ import annotations
 import dataclasses
 import itertools
 from collections.abc import Callable, Sequence
+from typing import Any
 
 from ortools.sat.python import cp_model
 
@@ -30,18 +31,26 @@ from atlbook.errors import ConfigError
 
 __all__ = [
     "MAX_RECOURSE_VARS",
+    "PRICE_SCALE",
     "ClassResult",
+    "CostProgress",
     "PodClass",
+    "ZoneSplit",
     "aggregatable",
+    "check_model_inputs",
     "pod_classes",
     "recourse_size",
+    "run_deterministic",
+    "sets_in_zones",
     "solve_classes",
+    "zone_split_vars",
 ]
 
 MAX_RECOURSE_VARS = 5000
 """Above this many recourse variables the class model is not built (W3-150 on m5.2xlarge, ~10,000,
 found no better plan than the heuristic in 10 s of deterministic time and overran the wall budget)."""
-_PRICE_SCALE = 10000
+PRICE_SCALE = 10000
+"""$/h are scaled by this to integers in CP-SAT objectives."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -97,18 +106,90 @@ class ClassResult:
     lower bound on any survivable plan over these types with at most these many nodes per zone."""
 
 
+def check_model_inputs(
+    workload: Workload, zones: Sequence[str], shapes: Sequence[NodeShape], max_types: int, model: str
+) -> None:
+    """Refuse (``ConfigError``) what the class and pattern models cannot take."""
+    if not aggregatable(workload, zones):
+        raise ConfigError(f"the {model} model needs zone-spread sets with at most one replica per zone")
+    if not shapes:
+        raise ConfigError("at least one instance type is required")
+    if max_types < 1:
+        raise ConfigError(f"max_types must be ≥ 1, got {max_types}")
+
+
+ZoneSplit = dict[tuple[int, tuple[int, ...]], cp_model.IntVar]
+"""(class, zone subset) → how many sets of the class put one replica in each zone of the subset."""
+
+
+def zone_split_vars(
+    m: cp_model.CpModel, classes: Sequence[PodClass], z_n: int
+) -> tuple[ZoneSplit, dict[int, list[tuple[int, ...]]]]:
+    """Add the zone-split variables of every class (each set's replicas in distinct zones)."""
+    subsets = {c: list(itertools.combinations(range(z_n), cl.replicas)) for c, cl in enumerate(classes)}
+    ksub = {
+        (c, S): m.new_int_var(0, len(cl.sets), f"k{c}_{'_'.join(map(str, S))}")
+        for c, cl in enumerate(classes)
+        for S in subsets[c]
+    }
+    for c, cl in enumerate(classes):
+        m.add(sum(ksub[c, S] for S in subsets[c]) == len(cl.sets))
+    return ksub, subsets
+
+
+def sets_in_zones(
+    solver: cp_model.CpSolver,
+    classes: Sequence[PodClass],
+    ksub: ZoneSplit,
+    subsets: dict[int, list[tuple[int, ...]]],
+) -> dict[tuple[int, int], list[int]]:
+    """From a solution: (class, zone) → the sets with a replica there."""
+    out: dict[tuple[int, int], list[int]] = {}
+    for c, cl in enumerate(classes):
+        members = list(cl.sets)
+        for S in subsets[c]:
+            for _ in range(solver.value(ksub[c, S])):
+                s = members.pop(0)
+                for z in S:
+                    out.setdefault((c, z), []).append(s)
+    return out
+
+
+def run_deterministic(
+    m: cp_model.CpModel,
+    deterministic_time: float,
+    seed: int,
+    workers: int,
+    on_solution: Callable[[float, float], None] | None,
+) -> tuple[cp_model.CpSolver, Any, str, float]:
+    """Solve ``m`` with deterministic limits only (same result whatever the machine load); return
+    (solver, status, status name, proven objective bound in $/h)."""
+    solver = cp_model.CpSolver()
+    p = solver.parameters
+    p.random_seed = seed
+    p.num_workers = max(1, workers)
+    p.interleave_search = True
+    p.max_deterministic_time = deterministic_time
+    status = solver.solve(m, CostProgress(on_solution) if on_solution else None)
+    return solver, status, solver.status_name(status), float(solver.best_objective_bound) / PRICE_SCALE
+
+
 def recourse_size(n_classes: int, slots_per_zone: dict[str, int]) -> int:
     """Number of recourse variables of the model."""
     return sum(k * (k - 1) * n_classes for k in slots_per_zone.values())
 
 
-class _Progress(cp_model.CpSolverSolutionCallback):
+class CostProgress(cp_model.CpSolverSolutionCallback):
+    """CP-SAT solution callback that reports (cost, proven bound) in $/h on every improving solution."""
+
     def __init__(self, report: Callable[[float, float], None]) -> None:
+        """``report(cost, bound)`` is called from the solver thread."""
         super().__init__()
         self._report = report
 
     def on_solution_callback(self) -> None:
-        self._report(self.objective_value / _PRICE_SCALE, self.best_objective_bound / _PRICE_SCALE)
+        """Forward the objective and bound, unscaled."""
+        self._report(self.objective_value / PRICE_SCALE, self.best_objective_bound / PRICE_SCALE)
 
 
 def solve_classes(
@@ -134,12 +215,7 @@ def solve_classes(
     of building a huge model.
     """
     zs = list(zones)
-    if not aggregatable(workload, zs):
-        raise ConfigError("the class model needs zone-spread sets with at most one replica per zone")
-    if not shapes:
-        raise ConfigError("at least one instance type is required")
-    if max_types < 1:
-        raise ConfigError(f"max_types must be ≥ 1, got {max_types}")
+    check_model_inputs(workload, zs, shapes, max_types, "class")
     classes = pod_classes(workload)
     exact = all(workload.sets[s].ebs for c in classes for s in c.sets)
     if recourse_size(len(classes), slots_per_zone) > MAX_RECOURSE_VARS:
@@ -148,18 +224,9 @@ def solve_classes(
     T = list(shapes)
     C = range(len(classes))
     m = cp_model.CpModel()
-    # zone subsets per class: k[c][S] sets of class c put their replicas in zones S
-    subsets: dict[int, list[tuple[int, ...]]] = {
-        c: list(itertools.combinations(range(z_n), classes[c].replicas)) for c in C
-    }
-    ksub = {
-        (c, S): m.new_int_var(0, len(classes[c].sets), f"k{c}_{'_'.join(map(str, S))}")
-        for c in C
-        for S in subsets[c]
-    }
+    ksub, subsets = zone_split_vars(m, classes, z_n)
     a: dict[tuple[int, int], cp_model.LinearExpr] = {}
     for c in C:
-        m.add(sum(ksub[c, S] for S in subsets[c]) == len(classes[c].sets))
         for z in range(z_n):
             a[c, z] = cp_model.LinearExpr.sum([ksub[c, S] for S in subsets[c] if z in S])
     req = [(cl.cpu_m, cl.memory_mi, 1) for cl in classes]
@@ -177,7 +244,7 @@ def solve_classes(
             for t in range(len(T)):
                 u[z, k, t] = m.new_bool_var(f"u{z}_{k}_{t}")
                 m.add_implication(u[z, k, t], used_type[t])
-                cost_terms.append(round(T[t].price * _PRICE_SCALE) * u[z, k, t])
+                cost_terms.append(round(T[t].price * PRICE_SCALE) * u[z, k, t])
             m.add(sum(u[z, k, t] for t in range(len(T))) <= 1)
             used[z, k] = cp_model.LinearExpr.sum([u[z, k, t] for t in range(len(T))])
             for r in range(3):
@@ -221,15 +288,7 @@ def solve_classes(
     v = _Vars(classes, zs, slots_per_zone, T, u, x, ksub, subsets)
     if hint is not None:
         _hint(m, hint, v, fix_zones)
-    solver = cp_model.CpSolver()
-    p = solver.parameters
-    p.random_seed = seed
-    p.num_workers = max(1, workers)
-    p.interleave_search = True
-    p.max_deterministic_time = deterministic_time
-    status = solver.solve(m, _Progress(on_solution) if on_solution else None)
-    name = solver.status_name(status)
-    bound = float(solver.best_objective_bound) / _PRICE_SCALE
+    solver, status, name, bound = run_deterministic(m, deterministic_time, seed, workers, on_solution)
     if status not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
         return ClassResult(None, name, None, bound, exact)
     state = _extract(solver, workload, v)
@@ -265,16 +324,10 @@ def _extract(solver: cp_model.CpSolver, workload: Workload, v: _Vars) -> Cluster
                     slot_node[z, k] = len(nodes)
                     nodes.append(Node(f"{zname}/{sh.name}/{i}", zname, sh))
     state = ClusterState(workload, nodes, zs)
-    for c, cl in enumerate(classes):
-        members = list(cl.sets)
-        in_zone: dict[int, list[int]] = {z: [] for z in range(len(zs))}
-        for S in subsets[c]:
-            for _ in range(solver.value(ksub[c, S])):
-                s = members.pop(0)
-                for z in S:
-                    in_zone[z].append(s)
+    where = sets_in_zones(solver, classes, ksub, subsets)
+    for c in range(len(classes)):
         for z, zname in enumerate(zs):
-            queue = in_zone[z]
+            queue = where.get((c, z), [])
             for k in range(slots_per_zone[zname]):
                 for _ in range(solver.value(x[c, z, k])):
                     state.place(queue.pop(0), slot_node[z, k])

@@ -18,7 +18,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from atlbook.capacity import bounds as bounds_mod
-from atlbook.capacity import classes, heuristics, solver
+from atlbook.capacity import classes, heuristics, patterns, solver
 from atlbook.capacity.catalogue import InstanceType
 from atlbook.capacity.cluster import ClusterState, Node
 from atlbook.capacity.eks import NodeShape, node_shape
@@ -69,8 +69,6 @@ class Bounds:
     lp: float
     aggregate: float
     homogeneous: float
-    mixed: float | None = None
-    """Proven bound over plans mixing the mixed-model's candidate types (None when not proven)."""
 
     @property
     def any_mix(self) -> float:
@@ -231,7 +229,6 @@ class Recommendation:
             "bound_lp": round(self.bounds.lp, 4),
             "bound_aggregate": round(self.bounds.aggregate, 4),
             "bound_homogeneous": round(self.bounds.homogeneous, 4),
-            "bound_mixed": None if self.bounds.mixed is None else round(self.bounds.mixed, 4),
             "ratio_to_bound": round(self.ratio_to_bound(), 4),
             "node_n1_pct": self.survivability.node_pct,
             "zone_n1_pct": self.survivability.zone_pct,
@@ -300,6 +297,94 @@ def _survives(state: ClusterState, require_zone: bool) -> bool:
     return rep.node_pct == 100.0 and (not require_zone or rep.zone_pct == 100.0)
 
 
+PATTERN_TYPES = 6
+"""The pattern model is solved for at most this many distinct node shapes (cheapest bounds first)."""
+
+
+def _pattern_search(
+    workload: Workload,
+    order: list[NodeShape],
+    zs: list[str],
+    proven: dict[str, float],
+    cands: dict[str, dict[str, Any]],
+    time_limit: float,
+    seed: int,
+    max_types: int,
+    report: Callable[[str, int, int, str, float | None], None],
+) -> tuple[ClusterState, str, str]:
+    """Deterministic search with the pattern model (:mod:`.patterns`): one exact solve per distinct
+    node shape whose bound is below the best plan (cheapest bounds first, at most
+    :data:`PATTERN_TYPES`), then one solve mixing the best few types. Updates ``proven`` (per-type
+    bounds) and ``cands`` (one row per type); returns (plan, algorithm, status)."""
+    groups: dict[tuple[int, int, int, float], list[NodeShape]] = {}
+    for sh in order:  # identical allocatable and price → identical plans: solve once
+        groups.setdefault((sh.cpu_m, sh.memory_mi, sh.pods, sh.price), []).append(sh)
+    for sh in order:
+        cands[sh.name] = {"instance_type": sh.name, "lb_cost": proven[sh.name]}
+    per_solve = max(0.25, time_limit * 0.6 / (PATTERN_TYPES + 1))  # deterministic seconds
+    first = order[0]
+    report("heuristic", 0, 1, first.name, None)
+    best = heuristics.plan_for_shape(workload, first, zs)  # a fallback; fast on these stacks
+    cands[first.name].update(heuristic_nodes=len(best.used_nodes()), heuristic_cost=best.cost())
+    alg = "heuristic"
+    plans: dict[str, ClusterState] = {}
+    solved = 0
+    for gi, group in enumerate(groups.values()):
+        sh = group[0]
+        if proven[sh.name] >= best.cost() - 1e-9 or solved >= PATTERN_TYPES:
+            for g in group:
+                cands[g.name]["skipped"] = "bound" if proven[sh.name] >= best.cost() - 1e-9 else "limit"
+            continue
+        report("exact", gi, len(groups), sh.name, best.cost())
+        res = patterns.solve_patterns(
+            workload,
+            [sh],
+            zs,
+            max_types=1,
+            hint_cost=best.cost(),
+            deterministic_time=per_solve,
+            seed=seed,
+            workers=1,
+        )
+        solved += 1
+        for g in group:
+            cands[g.name].update(cpsat_model="patterns", cpsat_status=res.status, cpsat_cost=res.cost)
+            if res.exact:
+                proven[g.name] = max(proven[g.name], res.bound_cost)
+        st = _survivable_or_none(res.state)
+        if st is not None:
+            plans[sh.name] = st
+            if st.cost() < best.cost() - 1e-9:
+                best, alg = st, "cp-sat/patterns"
+    if max_types > 1:
+        mix = sorted(plans, key=lambda n: (plans[n].cost(), n))[:MIX_TYPES]
+        if len(mix) > 1:
+            report("mixed", 0, 1, "+".join(mix), best.cost())
+            mshapes = [sh for sh in order if sh.name in mix]
+            res = patterns.solve_patterns(
+                workload,
+                mshapes,
+                zs,
+                max_types=max_types,
+                hint_cost=best.cost(),
+                deterministic_time=per_solve,
+                seed=seed,
+                workers=1,
+            )
+            cands["mixed"] = {
+                "instance_type": "+".join(mix),
+                "cpsat_model": "patterns-mixed",
+                "cpsat_status": res.status,
+                "cpsat_cost": res.cost,
+            }
+            st = _survivable_or_none(res.state)
+            if st is not None and st.cost() < best.cost() - 1e-9:
+                best, alg = st, "cp-sat/patterns-mixed"
+    # OPTIMAL: no single-type plan is cheaper (every type's proven bound reaches the plan's cost)
+    status = "OPTIMAL" if min(proven.values()) >= best.cost() - 1e-6 else "FEASIBLE"
+    return best, alg, status
+
+
 def _survivable_or_none(state: ClusterState | None) -> ClusterState | None:
     """A solver's state made N+1 (the simulator is the judge), or None when it has no valid placement."""
     if state is None or state.violations():
@@ -355,155 +440,94 @@ def recommend(
     bound_time = min(1.0, max(0.2, time_limit / 10))
     deadline = t0 + time_limit - bound_time
     heur_deadline = t0 + (time_limit - bound_time) * (0.5 if exact else 0.95)
-    best: ClusterState | None = None
-    best_alg, best_status = "heuristic", "HEURISTIC"
-    cands: dict[str, dict[str, Any]] = {}
-    hints: dict[str, ClusterState] = {}
-    for i_sh, sh in enumerate(order):
-        report("heuristic", i_sh, len(order), sh.name, best.cost() if best is not None else None)
-        lb_cost = hb[sh.name][0] * sh.price
-        row: dict[str, Any] = {"instance_type": sh.name, "lb_nodes": hb[sh.name][0], "lb_cost": lb_cost}
-        cands[sh.name] = row
-        if best is not None and (lb_cost >= best.cost() - 1e-9 or time.monotonic() > heur_deadline):
-            row["skipped"] = "bound" if lb_cost >= best.cost() - 1e-9 else "time"
-            continue
-        try:
-            st = heuristics.plan_for_shape(
-                workload, sh, zs, require_zone=require_zone_survival, deadline=heur_deadline
-            )
-        except CapacityExceeded as e:
-            row["skipped"] = str(e)
-            continue
-        hints[sh.name] = st
-        row["heuristic_nodes"] = len(st.used_nodes())
-        row["heuristic_cost"] = st.cost()
-        if best is None or st.cost() < best.cost() - 1e-9:
-            best = st
-    if best is None:
-        raise CapacityExceeded("no survivable plan found on any instance type")
     proven: dict[str, float] = {sh.name: hb[sh.name][0] * sh.price for sh in shapes}
-    use_classes = exact and not require_zone_survival and classes.aggregatable(workload, zs)
-    if exact:
-        todo = [sh for sh in order if sh.name in hints and proven[sh.name] < best.cost() - 1e-9]
-        # spend the exact-solver time on the most promising types: cheapest heuristic plans first
-        todo = sorted(todo, key=lambda sh: (hints[sh.name].cost(), sh.name))
-        if not use_classes:  # the class model is small: every type whose bound is open gets a solve
-            todo = todo[:MAX_EXACT_TYPES]
-        for i, sh in enumerate(todo):
-            left = deadline - time.monotonic()
-            if left <= 0.05 or proven[sh.name] >= best.cost() - 1e-9:
+    cands: dict[str, dict[str, Any]] = {}
+    best: ClusterState | None = None
+    if exact and not require_zone_survival and classes.aggregatable(workload, zs):
+        best, best_alg, best_status = _pattern_search(
+            workload, order, zs, proven, cands, time_limit, seed, max_types, report
+        )
+    else:
+        best_alg, best_status = "heuristic", "HEURISTIC"
+        hints: dict[str, ClusterState] = {}
+        for i_sh, sh in enumerate(order):
+            report("heuristic", i_sh, len(order), sh.name, best.cost() if best is not None else None)
+            lb_cost = hb[sh.name][0] * sh.price
+            row: dict[str, Any] = {"instance_type": sh.name, "lb_nodes": hb[sh.name][0], "lb_cost": lb_cost}
+            cands[sh.name] = row
+            if best is not None and (lb_cost >= best.cost() - 1e-9 or time.monotonic() > heur_deadline):
+                row["skipped"] = "bound" if lb_cost >= best.cost() - 1e-9 else "time"
                 continue
-            report("exact", i, len(todo), sh.name, best.cost())
-            hint = hints[sh.name]
-            per = heuristics.nodes_per_zone(hint)
-            best_nodes = math.floor(best.cost() / sh.price + 1e-9)
-            lbz = hb[sh.name][1]
-            # full range: any per-zone split no costlier than the best plan so far → optimality is proof
-            mx = {z: max(per[z], best_nodes - sum(lbz[o] for o in zs if o != z)) for z in zs}
-            row = cands[sh.name]
-            if use_classes and classes.recourse_size(len(classes.pod_classes(workload)), mx) <= (
-                classes.MAX_RECOURSE_VARS
-            ):
-                cres = classes.solve_classes(
+            try:
+                st = heuristics.plan_for_shape(
+                    workload, sh, zs, require_zone=require_zone_survival, deadline=heur_deadline
+                )
+            except CapacityExceeded as e:
+                row["skipped"] = str(e)
+                continue
+            hints[sh.name] = st
+            row["heuristic_nodes"] = len(st.used_nodes())
+            row["heuristic_cost"] = st.cost()
+            if best is None or st.cost() < best.cost() - 1e-9:
+                best = st
+        if best is None:
+            raise CapacityExceeded("no survivable plan found on any instance type")
+        if exact:
+            todo = [sh for sh in order if sh.name in hints and proven[sh.name] < best.cost() - 1e-9]
+            # spend the exact-solver time on the most promising types: cheapest heuristic plans first
+            todo = sorted(todo, key=lambda sh: (hints[sh.name].cost(), sh.name))[:MAX_EXACT_TYPES]
+            for i, sh in enumerate(todo):
+                left = deadline - time.monotonic()
+                if left <= 0.05 or proven[sh.name] >= best.cost() - 1e-9:
+                    continue
+                report("exact", i, len(todo), sh.name, best.cost())
+                hint = hints[sh.name]
+                per = heuristics.nodes_per_zone(hint)
+                best_nodes = math.floor(best.cost() / sh.price + 1e-9)
+                lbz = hb[sh.name][1]
+                # full range: any per-zone split no costlier than the best plan so far → optimality is proof
+                mx = {z: max(per[z], best_nodes - sum(lbz[o] for o in zs if o != z)) for z in zs}
+                row = cands[sh.name]
+                full = recourse = True
+                if solver.model_size(workload, zs, mx) > solver.MAX_RECOURSE_VARS:
+                    # too large for N+1 scenarios in the model: optimise the packing, then add the reserve
+                    mx, full, recourse = dict(per), False, False
+                res = solver.solve_shape(
                     workload,
-                    [sh],
+                    sh,
                     zs,
                     mx,
-                    max_types=1,
                     hint=hint,
-                    deterministic_time=left / (len(todo) - i),
+                    time_limit=left / (len(todo) - i),
                     seed=seed,
                     workers=workers,
+                    recourse=recourse,
                 )
-                row["cpsat_model"] = "classes"
-                row["cpsat_status"] = cres.status
-                row["cpsat_nodes"] = len(cres.state.used_nodes()) if cres.state else None
-                if cres.exact and cres.status == "INFEASIBLE":
+                row["cpsat_model"] = "n+1" if recourse else "packing"
+                row["cpsat_status"] = res.status
+                row["cpsat_nodes"] = res.nodes
+                if full and res.status == "OPTIMAL" and res.nodes is not None:
+                    proven[sh.name] = max(proven[sh.name], res.nodes * sh.price)
+                elif full and res.status == "INFEASIBLE":
                     proven[sh.name] = max(proven[sh.name], (best_nodes + 1) * sh.price)
-                elif cres.exact:
-                    proven[sh.name] = max(proven[sh.name], cres.bound_cost)
-                st_c = _survivable_or_none(cres.state)
-                if st_c is not None and st_c.cost() < best.cost() - 1e-9:
-                    best, best_alg, best_status = st_c, "cp-sat/classes", cres.status
-                elif st_c is not None and cres.status == "OPTIMAL" and st_c.cost() <= best.cost() + 1e-9:
-                    best_status = "OPTIMAL"
-                continue
-            full = recourse = True
-            if solver.model_size(workload, zs, mx) > solver.MAX_RECOURSE_VARS:
-                # too large for N+1 scenarios in the model: optimise the packing, then add the reserve
-                mx, full, recourse = dict(per), False, False
-            res = solver.solve_shape(
-                workload,
-                sh,
-                zs,
-                mx,
-                hint=hint,
-                time_limit=left / (len(todo) - i),
-                seed=seed,
-                workers=workers,
-                recourse=recourse,
-            )
-            row["cpsat_model"] = "n+1" if recourse else "packing"
-            row["cpsat_status"] = res.status
-            row["cpsat_nodes"] = res.nodes
-            if full and res.status == "OPTIMAL" and res.nodes is not None:
-                proven[sh.name] = max(proven[sh.name], res.nodes * sh.price)
-            elif full and res.status == "INFEASIBLE":
-                proven[sh.name] = max(proven[sh.name], (best_nodes + 1) * sh.price)
-            elif full and res.bound_nodes:
-                proven[sh.name] = max(proven[sh.name], math.ceil(res.bound_nodes - 1e-6) * sh.price)
-            st2 = res.state
-            if st2 is None or st2.violations():
-                continue
-            if not _survives(st2, require_zone_survival):
-                st2 = heuristics.make_survivable(st2, require_zone=require_zone_survival)
-            if st2.cost() < best.cost() - 1e-9:
-                best, best_alg = st2, "cp-sat" if recourse else "heuristic+cp-sat"
-                best_status = res.status if recourse else f"PACKING_{res.status}"
-            elif recourse and st2.cost() <= best.cost() + 1e-9 and best.nodes[0].shape.name == sh.name:
-                best_status = res.status
-    mixed_bound: float | None = None
-    if use_classes and max_types > 1:
-        # mixed instance types: the best few types together, at most ``max_types`` per plan
-        left = deadline - time.monotonic()
-        mix = sorted(hints, key=lambda n: (hints[n].cost(), n))[:MIX_TYPES]
-        if left > 0.05 and len(mix) > 1:
-            report("mixed", 0, 1, "+".join(mix), best.cost())
-            mshapes = [sh for sh in shapes if sh.name in mix]
-            cheapest = min(sh.price for sh in mshapes)
-            cap = math.floor(best.cost() / cheapest + 1e-9) - (len(zs) - 1)
-            per_best = heuristics.nodes_per_zone(best)
-            mx = {z: max(per_best[z], min(cap, per_best[z] + MIX_SLACK)) for z in zs}
-            if classes.recourse_size(len(classes.pod_classes(workload)), mx) <= classes.MAX_RECOURSE_VARS:
-                cres = classes.solve_classes(
-                    workload,
-                    mshapes,
-                    zs,
-                    mx,
-                    max_types=max_types,
-                    hint=best,
-                    deterministic_time=left,
-                    seed=seed,
-                    workers=workers,
-                )
-                cands["mixed"] = {
-                    "instance_type": "+".join(mix),
-                    "cpsat_model": "classes-mixed",
-                    "cpsat_status": cres.status,
-                    "cpsat_cost": cres.cost,
-                }
-                if cres.exact and all(mx[z] >= cap for z in zs):
-                    mixed_bound = cres.bound_cost
-                st_m = _survivable_or_none(cres.state)
-                if st_m is not None and st_m.cost() < best.cost() - 1e-9:
-                    best, best_alg, best_status = st_m, "cp-sat/classes-mixed", cres.status
+                elif full and res.bound_nodes:
+                    proven[sh.name] = max(proven[sh.name], math.ceil(res.bound_nodes - 1e-6) * sh.price)
+                st2 = res.state
+                if st2 is None or st2.violations():
+                    continue
+                if not _survives(st2, require_zone_survival):
+                    st2 = heuristics.make_survivable(st2, require_zone=require_zone_survival)
+                if st2.cost() < best.cost() - 1e-9:
+                    best, best_alg = st2, "cp-sat" if recourse else "heuristic+cp-sat"
+                    best_status = res.status if recourse else f"PACKING_{res.status}"
+                elif recourse and st2.cost() <= best.cost() + 1e-9 and best.nodes[0].shape.name == sh.name:
+                    best_status = res.status
     report("bounds", 0, 1, "", best.cost())
     agg = bounds_mod.aggregate_bound(workload, shapes, zs, time_limit=bound_time * 0.8)
     bounds = Bounds(
         lp=bounds_mod.lp_bound(workload, shapes),
         aggregate=agg,
         homogeneous=min(proven.values()),
-        mixed=mixed_bound,
     )
     rep = simulate(best)
     report("done", 1, 1, best_alg, best.cost())

@@ -1,0 +1,247 @@
+"""Exact N+1 plans by node *patterns*, for stacks whose sets keep at most one replica per zone.
+
+Why this is exact (single instance type, every set with EBS volumes): when a set has zone spread
+maxSkew 1 and ``replicas ≤ zones``, no two pods of a set share a zone, so anti-affinity holds by itself
+and pods with equal requests are interchangeable. Lose node ``i`` of zone ``z``: its pods may only move
+inside ``z`` (EBS), so the other ``n_z − 1`` nodes of ``z`` hold all of ``z``'s pods — ``n_z − 1 ≥
+OPT_pack(pods of z)``. A plan with ``OPT_pack`` packed nodes plus one **empty reserve node** per zone
+reaches that bound (the reserve takes any lost node's pods). So the optimum is: choose each set's zones
+and pack every zone optimally, plus one reserve per zone.
+
+Packing uses *patterns* (Gilmore–Gomory): a pattern is a maximal vector of pod counts per request
+size that fits one node (CPU, memory, pod slots). The CP-SAT model chooses each class's zone subsets and
+how many nodes of each pattern every zone gets. With several candidate instance types, patterns of
+every type are offered, each zone's reserve is one node of a type that holds every pattern used in the
+zone, and at most ``max_types`` types are used (then the reserve rule is a sufficient design, not
+proven optimal). Limits are deterministic (``max_deterministic_time``, fixed workers, seed).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Sequence
+
+from ortools.sat.python import cp_model
+
+from atlbook.capacity.classes import (
+    PRICE_SCALE,
+    PodClass,
+    ZoneSplit,
+    check_model_inputs,
+    pod_classes,
+    run_deterministic,
+    sets_in_zones,
+    zone_split_vars,
+)
+from atlbook.capacity.cluster import ClusterState, Node
+from atlbook.capacity.eks import NodeShape
+from atlbook.capacity.workload import Workload
+from atlbook.errors import ConfigError
+
+__all__ = ["MAX_PATTERNS", "PatternResult", "enumerate_patterns", "solve_patterns"]
+
+MAX_PATTERNS = 4000
+"""Per instance type; above this many maximal patterns the type is left out of the model."""
+
+
+@dataclasses.dataclass
+class PatternResult:
+    """Outcome of one pattern-model solve."""
+
+    state: ClusterState | None
+    status: str
+    cost: float | None
+    bound_cost: float
+    """Proven lower bound on $/h of the model's plans (see :attr:`exact`)."""
+    exact: bool
+    """True for one instance type and EBS volumes on every set: ``bound_cost`` then bounds every
+    survivable plan on that type (any node count)."""
+    skipped_types: tuple[str, ...] = ()
+    """Types left out because they have more than :data:`MAX_PATTERNS` patterns."""
+
+
+def enumerate_patterns(
+    sizes: Sequence[tuple[int, int]], caps: Sequence[int], shape: NodeShape, *, limit: int = MAX_PATTERNS
+) -> list[tuple[int, ...]] | None:
+    """Maximal count vectors (one count per request size, at most ``caps``) that fit one ``shape`` node.
+
+    Returns None when there are more than ``limit``. Refuses (``ConfigError``) mismatched lengths.
+    """
+    if len(sizes) != len(caps):
+        raise ConfigError("sizes and caps must have the same length")
+    out: list[tuple[int, ...]] = []
+    k = len(sizes)
+    cur = [0] * k
+
+    def fits(cpu: int, mem: int, pods: int, i: int) -> bool:
+        return (
+            cur[i] < caps[i]
+            and cpu + sizes[i][0] <= shape.cpu_m
+            and mem + sizes[i][1] <= shape.memory_mi
+            and pods + 1 <= shape.pods
+        )
+
+    def rec(i: int, cpu: int, mem: int, pods: int) -> bool:
+        if i == k:
+            if any(fits(cpu, mem, pods, j) for j in range(k)):
+                return True  # not maximal
+            out.append(tuple(cur))
+            return len(out) <= limit
+        n = 0
+        while True:
+            cur[i] = n
+            if not rec(i + 1, cpu + n * sizes[i][0], mem + n * sizes[i][1], pods + n):
+                return False
+            if not fits(cpu + n * sizes[i][0], mem + n * sizes[i][1], pods + n, i):
+                break
+            n += 1
+        cur[i] = 0
+        return True
+
+    if not rec(0, 0, 0, 0):
+        return None
+    return out
+
+
+def solve_patterns(
+    workload: Workload,
+    shapes: Sequence[NodeShape],
+    zones: Sequence[str],
+    *,
+    max_types: int = 2,
+    hint_cost: float | None = None,
+    deterministic_time: float = 2.0,
+    seed: int = 0,
+    workers: int = 2,
+    on_solution: Callable[[float, float], None] | None = None,
+) -> PatternResult:
+    """Solve the pattern model (module docstring) over ``shapes``; ``hint_cost`` caps the objective.
+
+    Refuses (``ConfigError``) a workload with a set that may have two pods in one zone, live pins, no
+    shapes, or ``max_types < 1``. Types with too many patterns are skipped (``skipped_types``); status
+    ``TOO_LARGE`` when every type is.
+    """
+    zs = list(zones)
+    check_model_inputs(workload, zs, shapes, max_types, "pattern")
+    classes = pod_classes(workload)
+    size_list = sorted({(c.cpu_m, c.memory_mi) for c in classes}, key=lambda s: (-s[1], -s[0]))
+    size_of = {c: size_list.index((cl.cpu_m, cl.memory_mi)) for c, cl in enumerate(classes)}
+    caps = [
+        sum(len(cl.sets) for c, cl in enumerate(classes) if size_of[c] == s) for s in range(len(size_list))
+    ]
+    T: list[NodeShape] = []
+    pats: list[list[tuple[int, ...]]] = []
+    skipped: list[str] = []
+    for sh in shapes:
+        if all(sz[0] > sh.cpu_m or sz[1] > sh.memory_mi for sz in size_list) or sh.pods < 1:
+            skipped.append(sh.name)
+            continue
+        found = enumerate_patterns(size_list, caps, sh)
+        if found is None:
+            skipped.append(sh.name)
+            continue
+        T.append(sh)
+        pats.append(found)
+    exact = len(shapes) == 1 and all(workload.sets[s].ebs for cl in classes for s in cl.sets)
+    if not T:
+        return PatternResult(None, "TOO_LARGE", None, 0.0, exact, tuple(skipped))
+    z_n = len(zs)
+    m = cp_model.CpModel()
+    ksub, subsets = zone_split_vars(m, classes, z_n)
+    used_type = [m.new_bool_var(f"t{t}") for t in range(len(T))]
+    m.add(sum(used_type) <= max_types)
+    y: dict[tuple[int, int, int], cp_model.IntVar] = {}
+    w: dict[tuple[int, int], cp_model.IntVar] = {}
+    cost = []
+    total = max(1, sum(caps))
+    for z in range(z_n):
+        for t, sh in enumerate(T):
+            w[z, t] = m.new_bool_var(f"w{z}_{t}")
+            m.add_implication(w[z, t], used_type[t])
+            cost.append(round(sh.price * PRICE_SCALE) * w[z, t])
+            for p, pat in enumerate(pats[t]):
+                # copies beyond covering every size the pattern holds are useless
+                ub = max((-(-caps[s] // n) for s, n in enumerate(pat) if n), default=0)
+                y[z, t, p] = m.new_int_var(0, ub, f"y{z}_{t}_{p}")
+                cost.append(round(sh.price * PRICE_SCALE) * y[z, t, p])
+        m.add(sum(w[z, t] for t in range(len(T))) == 1)
+        for s in range(len(size_list)):
+            need = [ksub[c, S] for c in range(len(classes)) if size_of[c] == s for S in subsets[c] if z in S]
+            if not need:
+                continue
+            m.add(
+                sum(pats[t][p][s] * y[z, t, p] for t in range(len(T)) for p in range(len(pats[t])))
+                >= sum(need)
+            )
+        if len(T) == 1:
+            continue
+        for t in range(len(T)):
+            for p, pat in enumerate(pats[t]):
+                # a used pattern's pods must fit on the zone's reserve (mixed types only)
+                on = m.new_bool_var(f"b{z}_{t}_{p}")
+                m.add(y[z, t, p] <= total * on)
+                m.add_implication(on, used_type[t])
+                load = (
+                    sum(n * size_list[s][0] for s, n in enumerate(pat)),
+                    sum(n * size_list[s][1] for s, n in enumerate(pat)),
+                    sum(pat),
+                )
+                for tt, sh in enumerate(T):
+                    if load[0] > sh.cpu_m or load[1] > sh.memory_mi or load[2] > sh.pods:
+                        m.add_bool_or([~on, ~w[z, tt]])
+    objective = sum(cost)
+    if hint_cost is not None:
+        m.add(objective <= round(hint_cost * PRICE_SCALE))
+    m.minimize(objective)
+    solver, status, name, bound = run_deterministic(m, deterministic_time, seed, workers, on_solution)
+    if status == cp_model.INFEASIBLE and hint_cost is not None:
+        bound = hint_cost  # nothing cheaper than the cap exists
+    if status not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
+        return PatternResult(None, name, None, bound, exact, tuple(skipped))
+    state = _extract(solver, workload, classes, size_of, subsets, ksub, zs, T, pats, y, w)
+    return PatternResult(state, name, state.cost(), bound, exact, tuple(skipped))
+
+
+def _extract(
+    solver: cp_model.CpSolver,
+    workload: Workload,
+    classes: list[PodClass],
+    size_of: dict[int, int],
+    subsets: dict[int, list[tuple[int, ...]]],
+    ksub: ZoneSplit,
+    zs: list[str],
+    T: list[NodeShape],
+    pats: list[list[tuple[int, ...]]],
+    y: dict[tuple[int, int, int], cp_model.IntVar],
+    w: dict[tuple[int, int], cp_model.IntVar],
+) -> ClusterState:
+    # which sets have a pod in each zone, by size
+    queue: dict[tuple[int, int], list[int]] = {}
+    for (c, z), members in sets_in_zones(solver, classes, ksub, subsets).items():
+        queue.setdefault((z, size_of[c]), []).extend(members)
+    state = ClusterState(workload, [], zs, all_zones_are_domains=True)
+    per: dict[tuple[str, str], int] = {}
+
+    def new_node(z: int, sh: NodeShape) -> int:
+        i = per.get((zs[z], sh.name), 0)
+        per[zs[z], sh.name] = i + 1
+        return state.add_node(Node(f"{zs[z]}/{sh.name}/{i}", zs[z], sh))
+
+    for z in range(len(zs)):
+        for t, sh in enumerate(T):
+            for p, pat in enumerate(pats[t]):
+                for _ in range(solver.value(y[z, t, p])):
+                    items = [
+                        queue[z, s].pop() for s, n in enumerate(pat) for _ in range(n) if queue.get((z, s))
+                    ]
+                    if not items:
+                        continue  # over-covering pattern copy: no node needed
+                    n_i = new_node(z, sh)
+                    for s in items:
+                        state.place(s, n_i)
+        for t, sh in enumerate(T):
+            if solver.value(w[z, t]):
+                new_node(z, sh)  # the zone's empty reserve
+    state.all_zones_are_domains = False
+    state._refresh_domains()
+    return state
