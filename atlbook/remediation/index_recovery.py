@@ -477,7 +477,8 @@ def confirm_and_run(
     apply: bool,
     options: Options | None = None,
 ) -> RecoveryResult | None:
-    """The runbook's gate: with ``apply`` run now; in JupyterLab show Apply → Confirm; headless plan only.
+    """The bare gate (no plan table, no *Plan*): ``apply`` runs now; JupyterLab: Apply → Confirm; headless
+    plan only. For Python callers; the notebook uses :func:`planner` and :func:`apply_gate`.
 
     Returns the :class:`RecoveryResult` when applied now, ``None`` otherwise (the JupyterLab button runs
     :func:`run` on confirmation).

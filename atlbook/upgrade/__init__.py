@@ -8,7 +8,8 @@ Modules (import them as modules: ``from atlbook.upgrade import runbook``):
 - :mod:`.sequence` — the upgrade, retry and rollback plans (:mod:`atlbook.plan` steps);
 - :mod:`.load` — sticky-session load generator and its per-phase stats;
 - :mod:`.timeline` — step and node spans, orchestration overhead, the plot;
-- :mod:`.runbook` — the notebook's calls: ``prepare`` → ``confirm_and_run`` → ``UpgradeResult``.
+- :mod:`.runbook` — the notebook's calls: ``prepare`` → ``planner`` (plan table, *Plan*) → ``apply_gate``
+  (*Apply* → *Confirm*, or ``apply: true``) → ``UpgradeResult``.
 
 Layering: uses ``capacity``, ``plan``, ``records``, ``widgets``, ``products``, ``clients``, ``errors``;
 never ``atlbook.sandbox``. Identity: ``rbac/upgrade-role.yaml``.

@@ -473,7 +473,8 @@ def publish(result: UpgradeResult) -> None:
 def confirm_and_run(
     up: Upgrade, *, apply: bool, measure_availability: bool = True, load_url: str = ""
 ) -> UpgradeResult | None:
-    """The runbook's gate: with ``apply`` run now; in JupyterLab show Apply → Confirm; headless plan only.
+    """The bare gate (no plan table, no *Plan*): ``apply`` runs now; JupyterLab: Apply → Confirm; headless
+    plan only. For Python callers; the notebook uses :func:`planner` and :func:`apply_gate`.
 
     A refused upgrade returns its (refused) result without asking. Returns ``None`` when not applied now;
     a result applied later by the click is published by :func:`publish` under the gate.
