@@ -7,7 +7,6 @@ needed, in the zone that the pod's rules allow and that has the fewest nodes.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Mapping, Sequence
 
 from atlbook.capacity.cluster import ClusterState, Node
@@ -17,6 +16,7 @@ from atlbook.capacity.workload import Workload
 from atlbook.errors import CapacityExceeded, ConfigError
 
 __all__ = [
+    "Effort",
     "compact",
     "dot_place",
     "drain_light_nodes",
@@ -27,6 +27,33 @@ __all__ = [
     "pod_order",
     "shape_fits_workload",
 ]
+
+
+class Effort:
+    """A deterministic work budget (instead of a wall-clock deadline), so the same inputs always take
+    the same decisions whatever the machine load.
+
+    Units are pod placements tried: an FFD pass costs one per pod, a dot-product pass
+    :data:`DOT_COST` per pod, an N+1 simulation :data:`SIMULATE_COST` per pod, a drain attempt the pods
+    of the drained node. ``None`` units = unlimited.
+    """
+
+    DOT_COST = 10
+    SIMULATE_COST = 3
+
+    def __init__(self, units: int | None) -> None:
+        """Start with ``units`` (None: unlimited)."""
+        self.left = units
+
+    def spend(self, units: int) -> None:
+        """Charge ``units`` of work."""
+        if self.left is not None:
+            self.left -= units
+
+    @property
+    def exhausted(self) -> bool:
+        """True once the budget is used up."""
+        return self.left is not None and self.left <= 0
 
 
 def shape_fits_workload(workload: Workload, shape: NodeShape) -> bool:
@@ -214,7 +241,7 @@ def dot_place(
     return state
 
 
-def drain_light_nodes(state: ClusterState, *, deadline: float | None = None) -> ClusterState:
+def drain_light_nodes(state: ClusterState, *, effort: Effort | None = None) -> ClusterState:
     """Local search: empty the least-loaded nodes one by one by moving their pods elsewhere (filters kept).
 
     A node whose pods all find another node is removed (marked gone); the last node of a zone is kept.
@@ -230,7 +257,7 @@ def drain_light_nodes(state: ClusterState, *, deadline: float | None = None) -> 
         ) / sh.memory_mi
 
     for n in sorted(state.used_nodes(), key=lambda i: (load(i), i)):
-        if deadline is not None and time.monotonic() > deadline:
+        if effort is not None and effort.exhausted:
             break
         if sum(1 for m in state.used_nodes() if state.node_zone[m] == state.node_zone[n]) <= 1:
             continue
@@ -239,6 +266,8 @@ def drain_light_nodes(state: ClusterState, *, deadline: float | None = None) -> 
             key=lambda p: (-sets[p[0]].cpu_m - sets[p[0]].memory_mi // 4, p[0]),
         )
         original = dict(state.count[n])
+        if effort is not None:
+            effort.spend(1 + len(pods))
         for s, k in original.items():
             for _ in range(k):
                 state.unplace(s, n)
@@ -273,7 +302,9 @@ def nodes_per_zone(state: ClusterState) -> dict[str, int]:
     return out
 
 
-def make_survivable(state: ClusterState, *, require_zone: bool = False, max_extra: int = 64) -> ClusterState:
+def make_survivable(
+    state: ClusterState, *, require_zone: bool = False, max_extra: int = 64, effort: Effort | None = None
+) -> ClusterState:
     """Add empty nodes until every single-node (and, if asked, single-zone) removal re-places all pods.
 
     A failed node scenario adds a node in the failed node's zone; a failed zone scenario adds one to the
@@ -281,6 +312,8 @@ def make_survivable(state: ClusterState, *, require_zone: bool = False, max_extr
     """
     shape = state.nodes[0].shape
     for _ in range(max_extra + 1):
+        if effort is not None:  # charged, never refused: the plan must survive
+            effort.spend(state.placed() * Effort.SIMULATE_COST)
         rep = simulate(state, zones=require_zone)
         bad_nodes = [s for s in rep.nodes if not s.survivable]
         bad_zones = [s for s in rep.zones if not s.survivable]
@@ -313,13 +346,13 @@ def compact(
     state: ClusterState,
     *,
     require_zone: bool = False,
-    deadline: float | None = None,
+    effort: Effort | None = None,
     fit: str = "first",
     placer: str = "ffd",
 ) -> ClusterState:
     """Cluster compaction: drop one node at a time (largest zone first) while a re-placement survives.
 
-    ``placer`` is ``ffd`` or ``dot``. Stops at ``deadline`` (``time.monotonic()`` value). Returns the
+    ``placer`` is ``ffd`` or ``dot``. Stops when ``effort`` is exhausted. Returns the
     smallest surviving state found.
     """
     shape = state.nodes[0].shape
@@ -328,8 +361,11 @@ def compact(
     while True:
         improved = False
         for zone in sorted(per, key=lambda z: (-per[z], state.zones.index(z))):
-            if deadline is not None and time.monotonic() > deadline:
+            if effort is not None and effort.exhausted:
                 return best
+            if effort is not None:
+                pods = workload.pods
+                effort.spend(pods * ((Effort.DOT_COST if placer == "dot" else 1) + Effort.SIMULATE_COST))
             if per[zone] <= 1:
                 continue
             trial = dict(per)
@@ -357,20 +393,22 @@ def plan_for_shape(
     zones: Sequence[str],
     *,
     require_zone: bool = False,
-    deadline: float | None = None,
+    effort: Effort | None = None,
     fit: str = "first",
 ) -> ClusterState:
     """FFD and dot-product packing, each followed by N+1 repair and compaction; the cheaper plan wins.
 
-    The second pass is skipped once ``deadline`` has passed. Refuses (``CapacityExceeded``) a
+    The second pass is skipped once ``effort`` is exhausted. Refuses (``CapacityExceeded``) a
     workload with a pod larger than the node.
     """
     if not shape_fits_workload(workload, shape):
         raise CapacityExceeded(f"some pod is larger than an empty {shape.name}")
     best: ClusterState | None = None
     for placer in ("ffd", "dot"):
-        if best is not None and deadline is not None and time.monotonic() > deadline:
+        if best is not None and effort is not None and effort.exhausted:
             break
+        if effort is not None:
+            effort.spend(workload.pods * (Effort.DOT_COST if placer == "dot" else 1))
         try:
             if placer == "dot":
                 state = dot_place(workload, shape, zones)
@@ -378,9 +416,9 @@ def plan_for_shape(
                 state = ffd_place(workload, shape, zones, fit=fit)
         except CapacityExceeded:
             continue
-        state = drain_light_nodes(state, deadline=deadline)
-        state = make_survivable(state, require_zone=require_zone)
-        state = compact(workload, state, require_zone=require_zone, deadline=deadline, fit=fit, placer=placer)
+        state = drain_light_nodes(state, effort=effort)
+        state = make_survivable(state, require_zone=require_zone, effort=effort)
+        state = compact(workload, state, require_zone=require_zone, effort=effort, fit=fit, placer=placer)
         if best is None or len(state.used_nodes()) < len(best.used_nodes()):
             best = state
     if best is None:

@@ -28,8 +28,9 @@ from atlbook.errors import CapacityExceeded, ConfigError
 
 __all__ = [
     "MAX_EXACT_TYPES",
-    "MIX_SLACK",
     "MIX_TYPES",
+    "PATTERN_TYPES",
+    "WORK_UNITS_PER_SECOND",
     "PlanProgress",
     "Bounds",
     "LiveComparison",
@@ -83,10 +84,11 @@ class Bounds:
 
 MAX_EXACT_TYPES = 3
 """CP-SAT is run on at most this many instance types (those with the cheapest heuristic plans)."""
+WORK_UNITS_PER_SECOND = 30000
+"""Heuristic work units (:class:`.heuristics.Effort`) granted per second of ``time_limit``: about what
+this machine class does per second, so budgets end near the time limit without reading a clock."""
 MIX_TYPES = 3
 """The mixed-type model chooses among this many types (those with the cheapest heuristic plans)."""
-MIX_SLACK = 2
-"""Extra node slots per zone the mixed-type model may use beyond the best single-type plan's count."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -409,15 +411,15 @@ def recommend(
     """Recommend instance type and node count per zone at minimum cost, surviving any single node loss.
 
     With ``require_zone_survival`` the plan also survives the loss of any zone (pods pinned by EBS to the
-    lost zone excepted: they are reported as stranded). ``time_limit`` (seconds) bounds the whole search;
-    ``exact=False`` skips CP-SAT. The same ``seed`` gives the same plan whenever the search ends before
-    ``time_limit`` (small stacks); on large inputs the wall-clock budget decides how many instance types
-    are tried and the plan can differ from run to run. Refuses (``ConfigError``) empty/duplicate zones,
+    lost zone excepted: they are reported as stranded). ``time_limit`` (seconds) sizes the search, but
+    as *deterministic* budgets (CP-SAT deterministic time, heuristic work units), never by reading a
+    clock: the same inputs and ``seed`` give the same plan whatever the machine load (wall time then
+    varies). ``exact=False`` skips CP-SAT. Refuses (``ConfigError``) empty/duplicate zones,
     pins to unknown zones and an empty workload; (``CapacityExceeded``) a pod that no catalogue type
     can hold; (``ConfigError``) ``max_types < 1``.
 
     ``max_types`` > 1 lets the plan mix instance types (per zone, at most that many types in the plan),
-    when every set spreads over zones with at most one replica per zone (:mod:`.classes`).
+    when every set spreads over zones with at most one replica per zone (:mod:`.patterns`).
     ``on_progress`` receives a :class:`PlanProgress` at every phase and step (no widget is imported here;
     notebooks pass a callable that drives a progress bar).
     """
@@ -438,8 +440,10 @@ def recommend(
     }
     order = sorted(shapes, key=lambda sh: (hb[sh.name][0] * sh.price, sh.name))
     bound_time = min(1.0, max(0.2, time_limit / 10))
-    deadline = t0 + time_limit - bound_time
-    heur_deadline = t0 + (time_limit - bound_time) * (0.5 if exact else 0.95)
+    effort = heuristics.Effort(
+        int((time_limit - bound_time) * (0.5 if exact else 0.95) * WORK_UNITS_PER_SECOND)
+    )
+    exact_budget = (time_limit - bound_time) * 0.5  # CP-SAT deterministic seconds
     proven: dict[str, float] = {sh.name: hb[sh.name][0] * sh.price for sh in shapes}
     cands: dict[str, dict[str, Any]] = {}
     best: ClusterState | None = None
@@ -455,12 +459,12 @@ def recommend(
             lb_cost = hb[sh.name][0] * sh.price
             row: dict[str, Any] = {"instance_type": sh.name, "lb_nodes": hb[sh.name][0], "lb_cost": lb_cost}
             cands[sh.name] = row
-            if best is not None and (lb_cost >= best.cost() - 1e-9 or time.monotonic() > heur_deadline):
-                row["skipped"] = "bound" if lb_cost >= best.cost() - 1e-9 else "time"
+            if best is not None and (lb_cost >= best.cost() - 1e-9 or effort.exhausted):
+                row["skipped"] = "bound" if lb_cost >= best.cost() - 1e-9 else "effort"
                 continue
             try:
                 st = heuristics.plan_for_shape(
-                    workload, sh, zs, require_zone=require_zone_survival, deadline=heur_deadline
+                    workload, sh, zs, require_zone=require_zone_survival, effort=effort
                 )
             except CapacityExceeded as e:
                 row["skipped"] = str(e)
@@ -477,8 +481,7 @@ def recommend(
             # spend the exact-solver time on the most promising types: cheapest heuristic plans first
             todo = sorted(todo, key=lambda sh: (hints[sh.name].cost(), sh.name))[:MAX_EXACT_TYPES]
             for i, sh in enumerate(todo):
-                left = deadline - time.monotonic()
-                if left <= 0.05 or proven[sh.name] >= best.cost() - 1e-9:
+                if proven[sh.name] >= best.cost() - 1e-9:
                     continue
                 report("exact", i, len(todo), sh.name, best.cost())
                 hint = hints[sh.name]
@@ -498,7 +501,7 @@ def recommend(
                     zs,
                     mx,
                     hint=hint,
-                    time_limit=left / (len(todo) - i),
+                    time_limit=exact_budget / len(todo),
                     seed=seed,
                     workers=workers,
                     recourse=recourse,

@@ -126,13 +126,17 @@ def _w1(w1_doc: dict[str, object]) -> object:
     return workload.workload_from_dict(w1_doc)
 
 
-def test_same_plan_under_competing_load(w1_doc: dict[str, object]) -> None:
-    """Deterministic limits: the plan does not depend on how busy the machine is."""
-    from atlbook.capacity import catalogue
+@pytest.mark.parametrize("replicas", [2, 4], ids=["pattern-model", "set-model"])
+def test_same_plan_under_competing_load(w1_doc: dict[str, object], replicas: int) -> None:
+    """Deterministic limits: the plan does not depend on how busy the machine is (both search paths:
+    ≤ 1 replica per zone → pattern model; 4 replicas on 3 zones → heuristics + set-level CP-SAT)."""
+    from atlbook.capacity import catalogue, workload
 
-    w = _w1(w1_doc)
+    doc = dict(w1_doc)
+    doc["sets"] = [dict(s, replicas=replicas) if s["name"] == "jira" else s for s in w1_doc["sets"]]  # type: ignore[attr-defined]
+    w = workload.workload_from_dict(doc)
     cat = catalogue.load_catalogue(["m5", "c6i"], ["large", "xlarge", "2xlarge"])
-    a = plan.recommend(w, cat, Z3, time_limit=30, seed=3, workers=2)  # type: ignore[arg-type]
+    a = plan.recommend(w, cat, Z3, time_limit=3, seed=3, workers=2)
     stop = threading.Event()
 
     def spin() -> None:
@@ -143,12 +147,12 @@ def test_same_plan_under_competing_load(w1_doc: dict[str, object]) -> None:
     t = threading.Thread(target=spin, daemon=True)
     t.start()
     try:
-        b = plan.recommend(w, cat, Z3, time_limit=30, seed=3, workers=2)  # type: ignore[arg-type]
+        b = plan.recommend(w, cat, Z3, time_limit=3, seed=3, workers=2)
     finally:
         stop.set()
         t.join()
     assert a.placement == b.placement and a.node_groups == b.node_groups
-    assert a.bounds == b.bounds
+    assert a.bounds == b.bounds and a.solver_status == b.solver_status
 
 
 def test_progress_reaches_the_callback(w1_doc: dict[str, object]) -> None:
