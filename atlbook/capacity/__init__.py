@@ -8,7 +8,7 @@ Public entry points (see each module for details):
 - :mod:`.workload` — pod sets, :func:`workload_from_stack`;
 - :mod:`.policy` — the Kubernetes placement objects provisioning applies;
 - :mod:`.budget` — the RDS connection budget;
-- :mod:`.plots` — matplotlib figures;
+- :mod:`.plots` — matplotlib figures; :func:`plan_progress` — a progress bar for ``recommend``;
 - :mod:`.baselines`, :mod:`.bounds`, :mod:`.survivability`, :mod:`.solver`, :mod:`.heuristics`.
 """
 
@@ -22,10 +22,12 @@ from atlbook.capacity.plan import (
     LiveNode,
     LivePod,
     NodeGroup,
+    PlanProgress,
     Recommendation,
     compare_live,
     recommend,
 )
+from atlbook.capacity.progress import plan_progress
 from atlbook.capacity.survivability import SurvivabilityReport
 from atlbook.capacity.workload import PodSet, Workload, workload_from_dict, workload_from_stack
 
@@ -38,6 +40,7 @@ __all__ = [
     "LivePod",
     "NodeGroup",
     "NodeShape",
+    "PlanProgress",
     "PodSet",
     "Recommendation",
     "SurvivabilityReport",
@@ -45,6 +48,7 @@ __all__ = [
     "compare_live",
     "load_catalogue",
     "node_shape",
+    "plan_progress",
     "recommend",
     "refresh_from_describe",
     "workload_from_dict",

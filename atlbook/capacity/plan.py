@@ -338,6 +338,12 @@ def _pattern_search(
                 cands[g.name]["skipped"] = "bound" if proven[sh.name] >= best.cost() - 1e-9 else "limit"
             continue
         report("exact", gi, len(groups), sh.name, best.cost())
+
+        def on_solution(
+            cost: float, bound: float, gi: int = gi, name: str = sh.name, cap: float = best.cost()
+        ) -> None:
+            report("exact", gi, len(groups), f"{name}: ${cost:.2f}/h, bound ${bound:.2f}/h", min(cap, cost))
+
         res = patterns.solve_patterns(
             workload,
             [sh],
@@ -347,6 +353,7 @@ def _pattern_search(
             deterministic_time=per_solve,
             seed=seed,
             workers=1,
+            on_solution=on_solution,
         )
         solved += 1
         for g in group:
