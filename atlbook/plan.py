@@ -40,7 +40,8 @@ create: a second run gets ``ParameterAlreadyExists``), holding the same holder /
 on release, broken explicitly with the ledger (``atlbook ledger break-lock``). A run reads both locks
 before its first mutating call and refuses (``LedgerLocked``) while either is held by a live run.
 Taking over a dead same-host holder's parameter goes through a second atomic create (a claim named
-after the dead run), so two reruns after one crash cannot both take it.
+after the dead run, removed once the new lock is in place; the next taker re-reads and finds the live
+lock), so two reruns after one crash cannot both take it.
 """
 
 from __future__ import annotations
@@ -713,7 +714,6 @@ class Ledger:
         self.outer = outer
         self._outer_lock: dict[str, Any] | None = None
         self._outer_renewed: dt.datetime | None = None
-        self._claims: list[str] = []
         self.runbook = runbook
         self.stack = stack
         self.run_id = run_id or uuid.uuid4().hex[:12]
@@ -881,30 +881,30 @@ class Ledger:
                     holder=current.get("holder"),
                     since=current.get("since"),
                 )
-            self._claims.append(key)
-            again = outer.read()
-            if not again or again.get("run_id") != current.get("run_id"):
-                continue  # it changed meanwhile: start over
-            mine = self._lock_doc()
-            outer.replace(mine)
-            self._outer_lock, self._outer_renewed = mine, self.clock()
-            self._note(note, outer.description)
-            return
+            # holding the claim, re-read: another taker may have replaced the dead lock before we
+            # claimed. Once ours is in place the claim has done its job (a later taker re-reads and
+            # finds this live lock), so it is removed at once.
+            try:
+                again = outer.read()
+                if not again or again.get("run_id") != current.get("run_id"):
+                    continue  # it changed meanwhile: start over
+                mine = self._lock_doc()
+                outer.replace(mine)
+                self._outer_lock, self._outer_renewed = mine, self.clock()
+                self._note(note, outer.description)
+                return
+            finally:
+                outer.unclaim(key)
         raise errors.PlanError(f"{outer.description}: could not take the lock: it keeps changing under us")
 
     def _release_outer(self) -> None:
         outer = self.outer
         if outer is None:
             return
-        try:
-            current = outer.read()
-            if current and current.get("run_id") == self.run_id:
-                outer.delete()
-            self._outer_lock = None
-        finally:
-            for key in self._claims:
-                outer.unclaim(key)
-            self._claims.clear()
+        current = outer.read()
+        if current and current.get("run_id") == self.run_id:
+            outer.delete()
+        self._outer_lock = None
 
     def _renew_outer(self, *, force: bool = False) -> None:
         """Extend the outer lease when a third of it has gone (``LedgerLocked`` if it was broken)."""

@@ -93,7 +93,7 @@ def test_a_dead_holder_on_this_host_is_taken_over_through_a_claim() -> None:
     rerun.acquire()
     assert lock.read()["run_id"] == rerun.run_id  # type: ignore[index]
     assert any("no longer exists on this host" in n and "memory lock" in n for n in rerun.notes)
-    assert list(lock.claims) == [f"takeover.{dead.run_id}"]
+    assert lock.claims == {}  # the claim goes once the new lock is in place
     with pytest.raises(errors.LedgerLocked):  # the lock is the rerun's now, a live pid elsewhere
         ledger(lock, host="bastion", pid=9).acquire()
     rerun.release()

@@ -1,6 +1,7 @@
 """Interruption: every mutating runbook killed after a step, rerun, ends where an uninterrupted run ends.
 
-Covers (issue 10 item 2), through the runbooks' module APIs (a kernel per kill would be too slow):
+Covers (issue 10 item 2), through the runbooks' module APIs (a kernel per kill would be too slow; the
+real thing — ``atlbook run`` with its kernel SIGKILLed — is ``test_sigkill.py``, at fewer points):
 the kill is :class:`Killed` (a ``BaseException``, like ``KeyboardInterrupt`` in a kernel: nothing on the
 way catches it) raised right after the k-th step of a run finished (recorded in the ledger, or checked),
 through a wrapper around :func:`atlbook.plan.apply` — the one apply loop every runbook uses. Each rerun
