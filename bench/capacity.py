@@ -170,7 +170,15 @@ def run() -> list[dict[str, Any]]:
         )
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(rows, indent=1))
+    print(NOTE, flush=True)
     return rows
+
+
+NOTE = (
+    "note: ks-ca, ks-most, karpenter and ffd plans are not N+1 (node_n1 < 100); 'never costlier than "
+    "KS+CA' is judged against ks-ca+n1 (KS+CA plus the empty nodes that make it survive any node loss). "
+    "ratio = cost / best bound for single-type plans; ratio_any = cost / bound valid for any type mix."
+)
 
 
 COLUMNS = [
@@ -188,4 +196,5 @@ COLUMNS = [
     "wall_s",
     "peak_rss_mb",
     "status",
+    "method",
 ]
