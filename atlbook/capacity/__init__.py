@@ -2,14 +2,15 @@
 
 Public entry points (see each module for details):
 
-- :func:`recommend` — instance type and node count per zone at minimum cost, surviving any node loss;
+- :func:`recommend` — instance type(s) and node count per zone at minimum cost, surviving any node loss;
 - :func:`compare_live` — the same for a live cluster's pods, against its current nodes;
 - :mod:`.catalogue`, :mod:`.eks` — instance data and EKS allocatable;
 - :mod:`.workload` — pod sets, :func:`workload_from_stack`;
 - :mod:`.policy` — the Kubernetes placement objects provisioning applies;
 - :mod:`.budget` — the RDS connection budget;
 - :mod:`.plots` — matplotlib figures; :func:`plan_progress` — a progress bar for ``recommend``;
-- :mod:`.baselines`, :mod:`.bounds`, :mod:`.survivability`, :mod:`.solver`, :mod:`.heuristics`.
+- :mod:`.baselines`, :mod:`.bounds`, :mod:`.survivability`, :mod:`.solver`, :mod:`.heuristics`,
+  :mod:`.patterns` (exact for one-replica-per-zone stacks), :mod:`.classes`.
 """
 
 from __future__ import annotations

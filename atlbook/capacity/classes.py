@@ -13,6 +13,11 @@ Each slot chooses its instance type among the candidate ``shapes`` (or stays unu
 Symmetric slots are ordered (type, then memory load). Search limits are *deterministic*
 (``max_deterministic_time``, fixed ``num_workers``, ``random_seed``, ``interleave_search``), so the same
 inputs and seed give the same plan whatever the machine load.
+
+The planner uses the much smaller pattern model (:mod:`.patterns`) built on the classes, zone split and
+solver helpers defined here; :func:`solve_classes`, which models every node-loss recourse explicitly, is
+the independent exact reference the tests hold it to (it does not scale: on W3-150 it found no better
+plan than the heuristic in 10 s).
 """
 
 from __future__ import annotations
@@ -47,8 +52,7 @@ __all__ = [
 ]
 
 MAX_RECOURSE_VARS = 5000
-"""Above this many recourse variables the class model is not built (W3-150 on m5.2xlarge, ~10,000,
-found no better plan than the heuristic in 10 s of deterministic time and overran the wall budget)."""
+"""Above this many recourse variables the class model is not built."""
 PRICE_SCALE = 10000
 """$/h are scaled by this to integers in CP-SAT objectives."""
 
@@ -204,13 +208,11 @@ def solve_classes(
     seed: int = 0,
     workers: int = 2,
     on_solution: Callable[[float, float], None] | None = None,
-    fix_zones: bool = False,
 ) -> ClassResult:
     """Solve the per-zone N+1 placement on pod classes over ``shapes`` (see module docstring).
 
     ``slots_per_zone`` caps nodes per zone. ``on_solution(cost, bound)`` is called on every improving
-    solution. With ``fix_zones`` each set keeps the zones it has in ``hint`` (the model then splits
-    into one small problem per zone). Refuses (``ConfigError``) a workload the class model does not
+    solution. Refuses (``ConfigError``) a workload the class model does not
     apply to, no shapes, and ``max_types < 1``. Returns status ``TOO_LARGE`` (no model built) instead
     of building a huge model.
     """
@@ -287,7 +289,7 @@ def solve_classes(
     m.minimize(sum(cost_terms))
     v = _Vars(classes, zs, slots_per_zone, T, u, x, ksub, subsets)
     if hint is not None:
-        _hint(m, hint, v, fix_zones)
+        _hint(m, hint, v)
     solver, status, name, bound = run_deterministic(m, deterministic_time, seed, workers, on_solution)
     if status not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
         return ClassResult(None, name, None, bound, exact)
@@ -334,7 +336,7 @@ def _extract(solver: cp_model.CpSolver, workload: Workload, v: _Vars) -> Cluster
     return state
 
 
-def _hint(m: cp_model.CpModel, hint: ClusterState, v: _Vars, fix_zones: bool) -> None:
+def _hint(m: cp_model.CpModel, hint: ClusterState, v: _Vars) -> None:
     classes, zs, slots_per_zone, T = v.classes, v.zs, v.slots_per_zone, v.T
     u, x, ksub, subsets = v.u, v.x, v.ksub, v.subsets
     tindex = {sh.name: i for i, sh in enumerate(T)}
@@ -368,7 +370,4 @@ def _hint(m: cp_model.CpModel, hint: ClusterState, v: _Vars, fix_zones: bool) ->
             S = tuple(z for z in range(len(zs)) if hint.zone_count[s][z])
             got[S] = got.get(S, 0) + 1
         for S in subsets[c]:
-            if fix_zones:
-                m.add(ksub[c, S] == got.get(S, 0))
-            else:
-                m.add_hint(ksub[c, S], got.get(S, 0))
+            m.add_hint(ksub[c, S], got.get(S, 0))

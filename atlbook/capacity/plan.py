@@ -1,11 +1,12 @@
 """The planner's front door: :func:`recommend` (new plan) and :func:`compare_live` (current vs recommended).
 
-``recommend`` evaluates every instance type that can hold the largest pod: a fast survivable plan
-(FFD → N+1 repair → compaction) per type, pruned by each type's lower bound, then the exact CP-SAT
-model (N+1 built in; the pod-class model of :mod:`.classes` when it applies) on the promising types
-while the budget lasts, then (``max_types`` > 1) the class model over the best few types together,
-which may mix instance types (one node group per type and zone). The result carries its lower
-bounds, the solver status, a survivability report and a violations list that must be empty.
+``recommend`` takes one of two deterministic searches. When every set keeps at most one replica per
+zone (the usual Atlassian stack), the pattern model of :mod:`.patterns` is exact: one CP-SAT solve per
+distinct node shape whose bound is below the best plan proves that shape's optimum, then one solve over
+the best few types may mix them (``max_types``). Otherwise: a fast survivable plan (FFD → N+1 repair →
+compaction) per type, pruned by each type's lower bound, then the set-level CP-SAT model (N+1 built in)
+on the promising types. The result carries its lower bounds, the solver status, a survivability report
+and a violations list that must be empty.
 """
 
 from __future__ import annotations
