@@ -4,7 +4,8 @@ Aspects: the gate counts the snapshot (update) and the restart (delete) on the s
 a healthy node is blocked; the planner shows the given assessment's plan first and *Plan* assesses the
 same node again; headless, ``apply: false`` is "plan only" and nothing runs, ``apply: true`` runs at once
 and shows every index after; while a step waits, :func:`run` reports what for, poll by poll, as
-``waiting`` events (deduplicated), then the step's end.
+``waiting`` events (deduplicated), then the step's end; in JupyterLab *Apply* → *Confirm* (naming the
+counts and the stack) applies, fills the live status table and shows every index after.
 """
 
 from __future__ import annotations
@@ -119,3 +120,41 @@ def test_run_reports_what_a_step_waits_for(monkeypatch: pytest.MonkeyPatch) -> N
     ]
     assert [s for s, _ in events][0] == "start" and events[-1][0] == "done"
     assert ir._WATCH.get() is None  # the watcher does not outlive the run
+
+
+def test_click_applies_and_shows_every_index_after(monkeypatch: pytest.MonkeyPatch) -> None:
+    shown: list[Any] = []
+    monkeypatch.delenv(widgets.HEADLESS_ENV, raising=False)
+    monkeypatch.setattr(widgets, "is_headless", lambda: False)
+    monkeypatch.setattr(widgets, "_LATEST_PANEL", None)
+    monkeypatch.setattr(
+        widgets,
+        "_ipd",
+        lambda: types.SimpleNamespace(
+            display=lambda obj, **k: shown.append(obj), update_display=lambda obj, **k: shown.append(obj)
+        ),
+    )
+    after = [{"pod": "jira-0", "verdict": "healthy"}]
+
+    def run(clients: Any, spec: Any, recovery: Any, assessment: Any, **kw: Any) -> ir.RecoveryResult:
+        step = recovery.steps[2]
+        kw["progress"](plan.StepEvent(3, 4, step, "start"))
+        kw["progress"](
+            widgets.WaitingEvent(3, 4, step, "waiting", "jira-0 to come back RUNNING: not Ready yet")
+        )
+        kw["progress"](plan.StepEvent(3, 4, step, "done", "deleted pod jira-0"))
+        return ir.RecoveryResult(True, 1.5, [], assessment.rows(), after)
+
+    monkeypatch.setattr(ir, "run", run)
+    planner = ir.planner(object(), SPEC, ONE_BAD)
+    assert ir.apply_gate(planner, apply=False) is None
+    box = planner._widgets["gate"]
+    apply_button, confirm, _ = box.children[0].children
+    apply_button.click()
+    assert confirm.description == "Confirm: 0 create(s), 1 update(s), 1 delete(s) on stack 'sandbox'"
+    confirm.click()
+    assert planner.applied and planner.plan.result is not None
+    assert "restart-jira-0" in box.children[3].value and "deleted pod jira-0" in box.children[3].value
+    assert (
+        "Every Jira index after the recovery" in box.children[4].value and "healthy" in box.children[4].value
+    )
