@@ -29,6 +29,7 @@ from atlbook.errors import CapacityExceeded, ConfigError
 
 __all__ = [
     "MAX_EXACT_TYPES",
+    "MIX_PARTIAL",
     "MIX_TYPES",
     "PATTERN_TYPES",
     "WORK_UNITS_PER_SECOND",
@@ -89,7 +90,9 @@ WORK_UNITS_PER_SECOND = 30000
 """Heuristic work units (:class:`.heuristics.Effort`) granted per second of ``time_limit``: about what
 this machine class does per second, so budgets end near the time limit without reading a clock."""
 MIX_TYPES = 3
-"""The mixed-type model chooses among this many types (those with the cheapest heuristic plans)."""
+"""The mixed-type model chooses among this many types (those with the cheapest single-type plans)..."""
+MIX_PARTIAL = 2
+"""... and this many of the cheapest types that hold some pods but not all."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -183,9 +186,16 @@ class Recommendation:
         """The plan's instance type(s), ``+``-joined when the plan mixes types."""
         return "+".join(sorted({g.instance_type for g in self.node_groups}))
 
+    @property
+    def mixed(self) -> bool:
+        """True when the plan uses more than one instance type."""
+        return len({g.instance_type for g in self.node_groups}) > 1
+
     def ratio_to_bound(self) -> float:
-        """Cost / best applicable lower bound."""
-        return self.cost_per_hour / self.bounds.best if self.bounds.best > 0 else math.inf
+        """Cost / best applicable lower bound: the single-type bound for a single-type plan, the any-mix
+        bound for a plan that mixes types."""
+        b = self.bounds.any_mix if self.mixed else self.bounds.best
+        return self.cost_per_hour / b if b > 0 else math.inf
 
     def cost_rows(self) -> list[dict[str, Any]]:
         """Per instance type tried: plan cost against that type's lower bound (for the cost plot)."""
@@ -205,7 +215,7 @@ class Recommendation:
                 "label": "recommended",
                 "type": self.instance_type,
                 "cost": self.cost_per_hour,
-                "bound": self.bounds.best,
+                "bound": self.bounds.any_mix if self.mixed else self.bounds.best,
             }
         )
         return rows
@@ -269,6 +279,24 @@ def shapes_for(
     return shapes
 
 
+def _partial_shapes(
+    catalogue: Sequence[InstanceType], workload: Workload, full: Sequence[NodeShape], prefix_delegation: bool
+) -> list[NodeShape]:
+    """Shapes of catalogue types that hold some pod of ``workload`` but not all (mixing candidates)."""
+    names = {sh.name for sh in full}
+    out: list[NodeShape] = []
+    for t in catalogue:
+        if t.name in names:
+            continue
+        try:
+            sh = node_shape(t, workload.daemonsets, prefix_delegation=prefix_delegation)
+        except CapacityExceeded:
+            continue
+        if any(s.replicas and s.cpu_m <= sh.cpu_m and s.memory_mi <= sh.memory_mi for s in workload.sets):
+            out.append(sh)
+    return out
+
+
 def _check_inputs(workload: Workload, zones: Sequence[str]) -> None:
     if not zones:
         raise ConfigError("at least one zone is required")
@@ -314,10 +342,12 @@ def _pattern_search(
     seed: int,
     max_types: int,
     report: Callable[[str, int, int, str, float | None], None],
+    partial: Sequence[NodeShape] = (),
 ) -> tuple[ClusterState, str, str]:
     """Deterministic search with the pattern model (:mod:`.patterns`): one exact solve per distinct
     node shape whose bound is below the best plan (cheapest bounds first, at most
-    :data:`PATTERN_TYPES`), then one solve mixing the best few types. Updates ``proven`` (per-type
+    :data:`PATTERN_TYPES`), then one solve mixing the best few types with the cheapest ``partial``
+    types (types too small for some pod, useful beside a bigger one). Updates ``proven`` (per-type
     bounds) and ``cands`` (one row per type); returns (plan, algorithm, status)."""
     groups: dict[tuple[int, int, int, float], list[NodeShape]] = {}
     for sh in order:  # identical allocatable and price → identical plans: solve once
@@ -330,7 +360,7 @@ def _pattern_search(
     best = heuristics.plan_for_shape(workload, first, zs)  # a fallback; fast on these stacks
     cands[first.name].update(heuristic_nodes=len(best.used_nodes()), heuristic_cost=best.cost())
     alg = "heuristic"
-    plans: dict[str, ClusterState] = {}
+    plans: dict[str, ClusterState] = {first.name: best}
     solved = 0
     for gi, group in enumerate(groups.values()):
         sh = group[0]
@@ -367,10 +397,14 @@ def _pattern_search(
             if st.cost() < best.cost() - 1e-9:
                 best, alg = st, "cp-sat/patterns"
     if max_types > 1:
-        mix = sorted(plans, key=lambda n: (plans[n].cost(), n))[:MIX_TYPES]
+        mshapes = [
+            next(sh for sh in order if sh.name == n)
+            for n in sorted(plans, key=lambda n: (plans[n].cost(), n))
+        ]
+        mshapes = mshapes[:MIX_TYPES] + sorted(partial, key=lambda sh: (sh.price, sh.name))[:MIX_PARTIAL]
+        mix = [sh.name for sh in mshapes]
         if len(mix) > 1:
             report("mixed", 0, 1, "+".join(mix), best.cost())
-            mshapes = [sh for sh in order if sh.name in mix]
             res = patterns.solve_patterns(
                 workload,
                 mshapes,
@@ -442,6 +476,7 @@ def recommend(
 
     zs = list(zones)
     shapes = shapes_for(catalogue, workload, prefix_delegation=prefix_delegation)
+    partial = _partial_shapes(catalogue, workload, shapes, prefix_delegation) if max_types > 1 else []
     workers = workers or max(1, os.cpu_count() or 1)
     hb: dict[str, tuple[int, dict[str, int]]] = {
         sh.name: bounds_mod.homogeneous_node_bound(workload, sh, zs) for sh in shapes
@@ -457,7 +492,7 @@ def recommend(
     best: ClusterState | None = None
     if exact and not require_zone_survival and classes.aggregatable(workload, zs):
         best, best_alg, best_status = _pattern_search(
-            workload, order, zs, proven, cands, time_limit, seed, max_types, report
+            workload, order, zs, proven, cands, time_limit, seed, max_types, report, partial
         )
     else:
         best_alg, best_status = "heuristic", "HEURISTIC"
@@ -534,12 +569,16 @@ def recommend(
                 elif recourse and st2.cost() <= best.cost() + 1e-9 and best.nodes[0].shape.name == sh.name:
                     best_status = res.status
     report("bounds", 0, 1, "", best.cost())
-    agg = bounds_mod.aggregate_bound(workload, shapes, zs, time_limit=bound_time * 0.8)
+    # any-mix bounds over every type the plan may use (partial types too when mixing is allowed)
+    mix_space = [*shapes, *partial] if max_types > 1 else shapes
+    agg = bounds_mod.aggregate_bound(workload, mix_space, zs, time_limit=bound_time * 0.8)
     bounds = Bounds(
-        lp=bounds_mod.lp_bound(workload, shapes),
+        lp=bounds_mod.lp_bound(workload, mix_space),
         aggregate=agg,
         homogeneous=min(proven.values()),
     )
+    if len({best.nodes[n].shape.name for n in best.used_nodes()}) > 1:  # judged against any-mix bounds
+        best_status = "OPTIMAL" if bounds.any_mix >= best.cost() - 1e-6 else "FEASIBLE"
     rep = simulate(best)
     report("done", 1, 1, best_alg, best.cost())
     return Recommendation(

@@ -95,7 +95,35 @@ def test_recommend_proves_its_plan_on_one_replica_per_zone_stacks(w1_doc: dict[s
     from atlbook.capacity import catalogue, workload
 
     w = workload.workload_from_dict(w1_doc)
-    rec = plan.recommend(w, catalogue.load_catalogue(["m5", "c6i"]), Z3, time_limit=5)
+    cat = catalogue.load_catalogue(["m5", "c6i"])
+    rec = plan.recommend(w, cat, Z3, time_limit=5, max_types=1)
     assert rec.algorithm.startswith("cp-sat/patterns") or rec.algorithm == "heuristic"
     assert rec.solver_status == "OPTIMAL" and rec.ratio_to_bound() == pytest.approx(1.0)
     assert rec.violations == [] and rec.survivability.node_pct == 100.0
+    two = plan.recommend(w, cat, Z3, time_limit=5, max_types=2)  # mixing may only make it cheaper
+    assert two.cost_per_hour <= rec.cost_per_hour + 1e-9 and two.survivability.node_pct == 100.0
+
+
+def test_recommend_mixes_a_big_node_with_small_ones() -> None:
+    """One 28-CPU pod and two small 3-replica sets, c6i family: a single type must be c6i.8xlarge in
+    every zone (6 × $1.36); mixing puts the big pod and its reserve on two 8xlarge in one zone and the
+    small pods on c6i.large nodes elsewhere — and the any-mix bound proves that mix optimal."""
+    from atlbook.capacity import catalogue, workload
+
+    w = workload.workload_from_dict(
+        {
+            "sets": [
+                {"name": "big", "replicas": 1, "cpu": "28", "memory": "8Gi"},
+                {"name": "web", "replicas": 3, "cpu": "1", "memory": "2Gi"},
+                {"name": "api", "replicas": 3, "cpu": "1", "memory": "2Gi"},
+            ]
+        }
+    )
+    cat = catalogue.load_catalogue(["c6i"])
+    single = plan.recommend(w, cat, Z3, time_limit=3, max_types=1)
+    mixed = plan.recommend(w, cat, Z3, time_limit=3, max_types=2)
+    assert not single.mixed and single.instance_type == "c6i.8xlarge"
+    assert mixed.mixed and mixed.cost_per_hour < single.cost_per_hour
+    assert mixed.violations == [] and mixed.survivability.node_pct == 100.0
+    assert mixed.ratio_to_bound() >= 1.0 - 1e-9  # against the bound valid for any mix of types
+    assert mixed.solver_status == "OPTIMAL" and mixed.ratio_to_bound() == pytest.approx(1.0)
