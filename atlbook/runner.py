@@ -13,8 +13,10 @@ The order of a run, and why:
    ``<sandbox dir>/env`` the operator has not set (:func:`kernel_environment`); hook
    ``atlbook.clients.secrets`` → :func:`atlbook.records.redaction.register_secret` inside the kernel
    (``IPKernelApp.exec_lines``, so no cell is added); report progress per cell on stderr — a bar on a
-   terminal, one line per cell otherwise (CI logs stay readable). Kernel output is never streamed to
-   the terminal: it is unredacted until the record is written.
+   terminal, one line per cell otherwise (CI logs stay readable) — and stream the notebook's stdout
+   lines (the runbooks' headless progress lines: steps, waits, plan-only notices) to stderr as they
+   come, each passed through a redactor rebuilt whenever the kernel's side file of secrets grows.
+   Rich outputs (tables, plots) and the kernel's stderr stay in the record only.
 4. **Write the record** (:func:`atlbook.records.write_record`) — also when a cell raised, the kernel
    died or the run was interrupted — after redacting with every secret known: those the kernel
    registered (side file, deleted afterwards), those resolved in this process, and the process
@@ -271,6 +273,8 @@ class _Reporter:
         self.kernel_started: float | None = None
         self._cell_t0 = 0.0
         self._bar: Any = None
+        self._pending = ""
+        self.redact: Callable[[str], str] = lambda text: text
         if self.tty:
             from tqdm import tqdm
 
@@ -288,6 +292,26 @@ class _Reporter:
         self.stream.write(f"[atlbook] {text}\n")
         self.stream.flush()
 
+    def output(self, text: str) -> None:
+        """A chunk of the notebook's stdout: complete lines go out redacted, a partial line waits."""
+        self._pending += text
+        *lines, self._pending = self._pending.split("\n")
+        for line in lines:
+            self._emit(line)
+
+    def _emit(self, line: str) -> None:
+        if not line.strip():
+            return
+        shown = self.redact(line.rstrip())
+        if self._bar is not None:
+            self._bar.write(f"  {shown}", file=self.stream)
+        else:
+            self._line(f"{self.label} | {shown}")
+
+    def _flush_output(self) -> None:
+        pending, self._pending = self._pending, ""
+        self._emit(pending)
+
     def cell_start(self, index: int) -> None:
         if index not in self.order:
             return
@@ -301,6 +325,7 @@ class _Reporter:
     def cell_complete(self, index: int, failed: bool) -> None:
         if index not in self.order:
             return
+        self._flush_output()
         took = time.monotonic() - self._cell_t0
         if self._bar is not None:
             self._bar.update(1)
@@ -310,6 +335,7 @@ class _Reporter:
         self._line(f"{self.label}: cell {self.order[index]}/{self.total} {status} ({took:.1f} s){heading}")
 
     def close(self) -> None:
+        self._flush_output()
         if self._bar is not None:
             self._bar.close()
 
@@ -329,6 +355,38 @@ def _headings(nb: Any) -> list[str]:
         else:
             out.append(current)
     return out
+
+
+def _known_secrets(side_file: Path, values: Mapping[str, Any], env: Mapping[str, str]) -> set[str]:
+    """Every secret a run can know of: the kernel's side file, this process, the env references."""
+    known = set(redaction.load_secrets_file(side_file))
+    with contextlib.suppress(ImportError):
+        from atlbook.clients import secrets as secrets_mod
+
+        known.update(secrets_mod.resolved_values())
+    names: set[str] = set()
+    _env_references(values, names)
+    known.update(env[n] for n in names if n in env)
+    return known
+
+
+class _LiveRedactor:
+    """Redacts streamed lines with the secrets known so far; rebuilt when the kernel's side file grows."""
+
+    def __init__(self, side_file: Path, values: Mapping[str, Any], env: Mapping[str, str]) -> None:
+        self.side_file, self.values, self.env = side_file, values, env
+        self._size = -1
+        self._redactor = redaction.default_redactor(_known_secrets(side_file, values, env))
+
+    def __call__(self, text: str) -> str:
+        try:
+            size = self.side_file.stat().st_size
+        except OSError:
+            size = 0
+        if size != self._size:
+            self._size = size
+            self._redactor = redaction.default_redactor(_known_secrets(self.side_file, self.values, self.env))
+        return self._redactor.redact_text(text)
 
 
 def _register_engine() -> None:
@@ -356,7 +414,21 @@ def _register_engine() -> None:
                 reporter.cell_complete(cell_index or 0, failed)
 
             nb_man.cell_start, nb_man.cell_complete = cell_start, cell_complete
-            client = PapermillNotebookClient(
+
+            class Client(PapermillNotebookClient):  # type: ignore[misc]
+                """Passes each stdout stream message to the reporter (redacted there) as it arrives."""
+
+                def process_message(self, *args: Any, **kw: Any) -> Any:
+                    output = super().process_message(*args, **kw)
+                    if (
+                        output is not None
+                        and output.get("output_type") == "stream"
+                        and output.get("name") == "stdout"
+                    ):
+                        reporter.output("".join(output.get("text", "")))
+                    return output
+
+            client = Client(
                 nb_man,
                 kernel_name=kernel_name,
                 startup_timeout=kwargs.get("start_timeout", 60),
@@ -519,6 +591,7 @@ def run(
                 "PYTHONUNBUFFERED": "1",
             }
         )
+        reporter.redact = _LiveRedactor(side_file, values, env)
         t_exec = time.monotonic()
         with (private / "kernel.log").open("wb") as kernel_log:
             try:
@@ -556,16 +629,7 @@ def run(
             error["step"] = _headings(nb)[failed_cell]
             _mark_failure(nb, failed_cell, stack)
 
-        # every secret we can know of: the kernel's side file, this process, env references
-        known = set(redaction.load_secrets_file(side_file))
-        with contextlib.suppress(ImportError):
-            from atlbook.clients import secrets as secrets_mod
-
-            known.update(secrets_mod.resolved_values())
-        names: set[str] = set()
-        _env_references(values, names)
-        known.update(env[n] for n in names if n in env)
-        redactor = redaction.default_redactor(known)
+        redactor = redaction.default_redactor(_known_secrets(side_file, values, env))
 
         exit_code = 0 if outcome == "succeeded" else 1
         kernel_start = (reporter.kernel_started - t_exec) if reporter.kernel_started else None

@@ -131,6 +131,10 @@ def test_success_writes_a_private_record(work: Workdir) -> None:
     assert summary["timings_s"]["kernel_start"] > 0
     page = (rec / "record.html").read_text()
     assert '<script src="http' not in page and "Counting" in page
+    # the runbook's headless progress lines reach the terminal as they come, labelled by runbook
+    streamed = [line for line in proc.stderr.splitlines() if line.startswith("[atlbook] 91-echo | ")]
+    assert any("Counting: done, 5" in line for line in streamed), proc.stderr
+    assert any("Applying: 2 create(s)" in line for line in streamed), proc.stderr
 
     listed = work.atlbook("records", "--runbook", "echo")
     assert listed.returncode == 0 and rec.name in listed.stdout
@@ -273,6 +277,9 @@ def test_secrets_sweep(work: Workdir) -> None:
     }
     found |= {("cli-output", n) for n in needles if n in proc.stdout + proc.stderr}
     assert found == set()
+    # the printed lines were streamed (redacted), not held back
+    assert "93-secrets | password: [REDACTED:secret] token [REDACTED:secret]" in proc.stderr
+    assert "password=[REDACTED" in proc.stderr  # the JDBC line, caught by pattern while streaming
 
     summary = json.loads((rec / "summary.json").read_text())
     masked = summary["redaction"]["masked"]
