@@ -29,6 +29,7 @@ from atlbook.errors import CapacityExceeded, ConfigError
 
 __all__ = [
     "MAX_EXACT_TYPES",
+    "MIX_MIN_SAVING",
     "MIX_PARTIAL",
     "MIX_TYPES",
     "PATTERN_TYPES",
@@ -93,6 +94,9 @@ MIX_TYPES = 3
 """The mixed-type model chooses among this many types (those with the cheapest single-type plans)..."""
 MIX_PARTIAL = 2
 """... and this many of the cheapest types that hold some pods but not all."""
+MIX_MIN_SAVING = 0.02
+"""A mixed plan is recommended only when it is at least this share cheaper than the best single-type
+plan (a second node group type is an operating cost of its own)."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -410,7 +414,7 @@ def _pattern_search(
                 mshapes,
                 zs,
                 max_types=max_types,
-                hint_cost=best.cost(),
+                hint_cost=best.cost() * (1 - MIX_MIN_SAVING),
                 deterministic_time=per_solve,
                 seed=seed,
                 workers=1,
@@ -422,7 +426,7 @@ def _pattern_search(
                 "cpsat_cost": res.cost,
             }
             st = _survivable_or_none(res.state)
-            if st is not None and st.cost() < best.cost() - 1e-9:
+            if st is not None and st.cost() <= best.cost() * (1 - MIX_MIN_SAVING) + 1e-9:
                 best, alg = st, "cp-sat/patterns-mixed"
     # OPTIMAL: no single-type plan is cheaper (every type's proven bound reaches the plan's cost)
     status = "OPTIMAL" if min(proven.values()) >= best.cost() - 1e-6 else "FEASIBLE"
@@ -460,8 +464,10 @@ def recommend(
     pins to unknown zones and an empty workload; (``CapacityExceeded``) a pod that no catalogue type
     can hold; (``ConfigError``) ``max_types < 1``.
 
-    ``max_types`` > 1 lets the plan mix instance types (per zone, at most that many types in the plan),
-    when every set spreads over zones with at most one replica per zone (:mod:`.patterns`).
+    ``max_types`` > 1 lets the plan mix instance types (at most that many types in the plan, one node
+    group per type and zone), when every set spreads over zones with at most one replica per zone
+    (:mod:`.patterns`), and only when the mix is :data:`MIX_MIN_SAVING` cheaper than the best
+    single-type plan. A mixed plan's ratio and status are judged against the any-mix bound.
     ``on_progress`` receives a :class:`PlanProgress` at every phase and step (no widget is imported here;
     notebooks pass a callable that drives a progress bar).
     """
