@@ -38,10 +38,19 @@ from atlbook.capacity.eks import NodeShape
 from atlbook.capacity.workload import Workload
 from atlbook.errors import ConfigError
 
-__all__ = ["MAX_PATTERNS", "PatternResult", "enumerate_patterns", "solve_patterns"]
+__all__ = [
+    "BOUND_PATTERNS",
+    "MAX_PATTERNS",
+    "PatternResult",
+    "enumerate_patterns",
+    "mixed_bound",
+    "solve_patterns",
+]
 
 MAX_PATTERNS = 4000
 """Per instance type; above this many maximal patterns the type is left out of the model."""
+BOUND_PATTERNS = 300
+"""In :func:`mixed_bound`, types with more patterns than this pack fractionally (a smaller model)."""
 
 
 @dataclasses.dataclass
@@ -103,6 +112,88 @@ def enumerate_patterns(
     return out
 
 
+def _sizes(workload: Workload) -> tuple[list[PodClass], list[tuple[int, int]], dict[int, int], list[int]]:
+    """Classes, distinct request sizes (largest memory first), class → size, and per-size cap (sets)."""
+    classes = pod_classes(workload)
+    size_list = sorted({(c.cpu_m, c.memory_mi) for c in classes}, key=lambda s: (-s[1], -s[0]))
+    size_of = {c: size_list.index((cl.cpu_m, cl.memory_mi)) for c, cl in enumerate(classes)}
+    caps = [
+        sum(len(cl.sets) for c, cl in enumerate(classes) if size_of[c] == s) for s in range(len(size_list))
+    ]
+    return classes, size_list, size_of, caps
+
+
+def mixed_bound(
+    workload: Workload,
+    shapes: Sequence[NodeShape],
+    zones: Sequence[str],
+    *,
+    deterministic_time: float = 1.0,
+    seed: int = 0,
+) -> float | None:
+    """A lower bound on $/h of every N+1 plan over any mix of ``shapes`` (None when it does not apply).
+
+    Why it holds (every set with EBS volumes and at most one replica per zone): in each zone take the
+    most expensive node ``i*``; after losing it the zone's other nodes hold all the zone's pods, so they
+    are a packing of them with types no dearer than ``i*``. The relaxation therefore chooses per zone a
+    packing (patterns; types with too many patterns pack *fractionally*, by capacity only) plus one
+    extra node ``i*`` whose price is at least that of every type the packing uses, and minimises the
+    total; CP-SAT's proven objective bound is returned (valid even when the solve stops early).
+    Refuses (``ConfigError``) what :func:`solve_patterns` refuses.
+    """
+    zs = list(zones)
+    check_model_inputs(workload, zs, shapes, 1, "pattern")
+    classes, size_list, size_of, caps = _sizes(workload)
+    if not all(workload.sets[s].ebs for cl in classes for s in cl.sets):
+        return None
+    z_n = len(zs)
+    m = cp_model.CpModel()
+    ksub, subsets = zone_split_vars(m, classes, z_n)
+    total = max(1, sum(caps))
+    cost = []
+    for z in range(z_n):
+        w = [m.new_bool_var(f"w{z}_{t}") for t in range(len(shapes))]
+        m.add(sum(w) == 1)
+        reserve_price = sum(round(sh.price * PRICE_SCALE) * w[t] for t, sh in enumerate(shapes))
+        cost.append(reserve_price)
+        cover: list[list[cp_model.LinearExpr]] = [[] for _ in size_list]
+        for t, sh in enumerate(shapes):
+            price = round(sh.price * PRICE_SCALE)
+            used = m.new_bool_var(f"used{z}_{t}")
+            m.add(reserve_price >= price).only_enforce_if(used)
+            found = enumerate_patterns(size_list, caps, sh, limit=BOUND_PATTERNS)
+            if found is not None:
+                for p, pat in enumerate(found):
+                    if not any(pat):
+                        continue
+                    ub = max(-(-caps[i] // n) for i, n in enumerate(pat) if n)
+                    y = m.new_int_var(0, ub, f"y{z}_{t}_{p}")
+                    m.add(y <= ub * used)
+                    cost.append(price * y)
+                    for i, n in enumerate(pat):
+                        if n:
+                            cover[i].append(n * y)
+            else:  # fractional packing: items assigned to these nodes fit by total capacity
+                nodes = m.new_int_var(0, total, f"n{z}_{t}")
+                m.add(nodes <= total * used)
+                cost.append(price * nodes)
+                f = [m.new_int_var(0, caps[i], f"f{z}_{t}_{i}") for i in range(len(size_list))]
+                m.add(sum(size_list[i][0] * f[i] for i in range(len(size_list))) <= sh.cpu_m * nodes)
+                m.add(sum(size_list[i][1] * f[i] for i in range(len(size_list))) <= sh.memory_mi * nodes)
+                m.add(sum(f) <= sh.pods * nodes)
+                for i in range(len(size_list)):
+                    cover[i].append(cp_model.LinearExpr.sum([f[i]]))
+        for i in range(len(size_list)):
+            need = [ksub[c, S] for c in range(len(classes)) if size_of[c] == i for S in subsets[c] if z in S]
+            if need:
+                m.add(sum(cover[i]) >= sum(need))
+    m.minimize(sum(cost))
+    _, status, _, bound = run_deterministic(m, deterministic_time, seed, 1, None)
+    if status == cp_model.INFEASIBLE:
+        return None
+    return max(0.0, bound)
+
+
 def solve_patterns(
     workload: Workload,
     shapes: Sequence[NodeShape],
@@ -123,12 +214,7 @@ def solve_patterns(
     """
     zs = list(zones)
     check_model_inputs(workload, zs, shapes, max_types, "pattern")
-    classes = pod_classes(workload)
-    size_list = sorted({(c.cpu_m, c.memory_mi) for c in classes}, key=lambda s: (-s[1], -s[0]))
-    size_of = {c: size_list.index((cl.cpu_m, cl.memory_mi)) for c, cl in enumerate(classes)}
-    caps = [
-        sum(len(cl.sets) for c, cl in enumerate(classes) if size_of[c] == s) for s in range(len(size_list))
-    ]
+    classes, size_list, size_of, caps = _sizes(workload)
     T: list[NodeShape] = []
     pats: list[list[tuple[int, ...]]] = []
     skipped: list[str] = []

@@ -66,18 +66,20 @@ class NodeGroup:
 
 @dataclasses.dataclass(frozen=True)
 class Bounds:
-    """Lower bounds on $/h: ``lp`` and ``aggregate`` hold for any mix of types, ``homogeneous`` for
-    single-type plans; ``best`` is the largest of these (a mixed plan may be cheaper than ``best``:
-    then it beats every single-type plan)."""
+    """Lower bounds on $/h: ``lp``, ``aggregate`` and ``patterns`` hold for any mix of the types the
+    planner may use, ``homogeneous`` for single-type plans; ``best`` is the largest of these (a mixed
+    plan may be cheaper than ``best``: then it beats every single-type plan)."""
 
     lp: float
     aggregate: float
     homogeneous: float
+    patterns: float = 0.0
+    """:func:`.patterns.mixed_bound` (one-replica-per-zone EBS stacks; 0 when it does not apply)."""
 
     @property
     def any_mix(self) -> float:
         """Best bound valid for any mix of instance types."""
-        return max(self.lp, self.aggregate)
+        return max(self.lp, self.aggregate, self.patterns)
 
     @property
     def best(self) -> float:
@@ -245,6 +247,7 @@ class Recommendation:
             "node_groups": [dataclasses.asdict(g) for g in self.node_groups],
             "bound_lp": round(self.bounds.lp, 4),
             "bound_aggregate": round(self.bounds.aggregate, 4),
+            "bound_patterns": round(self.bounds.patterns, 4),
             "bound_homogeneous": round(self.bounds.homogeneous, 4),
             "ratio_to_bound": round(self.ratio_to_bound(), 4),
             "node_n1_pct": self.survivability.node_pct,
@@ -496,7 +499,8 @@ def recommend(
     proven: dict[str, float] = {sh.name: hb[sh.name][0] * sh.price for sh in shapes}
     cands: dict[str, dict[str, Any]] = {}
     best: ClusterState | None = None
-    if exact and not require_zone_survival and classes.aggregatable(workload, zs):
+    pattern_path = exact and not require_zone_survival and classes.aggregatable(workload, zs)
+    if pattern_path:
         best, best_alg, best_status = _pattern_search(
             workload, order, zs, proven, cands, time_limit, seed, max_types, report, partial
         )
@@ -578,10 +582,14 @@ def recommend(
     # any-mix bounds over every type the plan may use (partial types too when mixing is allowed)
     mix_space = [*shapes, *partial] if max_types > 1 else shapes
     agg = bounds_mod.aggregate_bound(workload, mix_space, zs, time_limit=bound_time * 0.8)
+    pattern_bound = None
+    if pattern_path:
+        pattern_bound = patterns.mixed_bound(workload, mix_space, zs, deterministic_time=0.3, seed=seed)
     bounds = Bounds(
         lp=bounds_mod.lp_bound(workload, mix_space),
         aggregate=agg,
         homogeneous=min(proven.values()),
+        patterns=pattern_bound or 0.0,
     )
     if len({best.nodes[n].shape.name for n in best.used_nodes()}) > 1:  # judged against any-mix bounds
         best_status = "OPTIMAL" if bounds.any_mix >= best.cost() - 1e-6 else "FEASIBLE"

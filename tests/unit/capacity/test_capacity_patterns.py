@@ -127,3 +127,33 @@ def test_recommend_mixes_a_big_node_with_small_ones() -> None:
     assert mixed.violations == [] and mixed.survivability.node_pct == 100.0
     assert mixed.ratio_to_bound() >= 1.0 - 1e-9  # against the bound valid for any mix of types
     assert mixed.solver_status == "OPTIMAL" and mixed.ratio_to_bound() == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_mixed_bound_below_the_exact_mixed_optimum(seed: int) -> None:
+    """The any-mix pattern bound is ≤ the optimum over two-type plans that the class model (explicit
+    recourse for every node loss) proves, and ≤ every single-type optimum."""
+    rng = random.Random(200 + seed)
+    sets = [
+        _ha(f"s{i}", rng.randint(1, 3), rng.choice([500, 1200, 2000]), rng.choice([1000, 3000, 5000]))
+        for i in range(rng.randint(2, 4))
+    ]
+    w = wl(*sets)  # type: ignore[arg-type]
+    small = shape("small", cpu_m=2500, memory_mi=6000, pods=5, price=0.1)
+    big = shape("big", cpu_m=6000, memory_mi=12000, pods=10, price=0.21)
+    bound = patterns.mixed_bound(w, [small, big], Z3, deterministic_time=5)
+    assert bound is not None
+    ref = classes.solve_classes(
+        w, [small, big], Z3, {z: 5 for z in Z3}, max_types=2, deterministic_time=60, workers=1
+    )
+    assert ref.status == "OPTIMAL" and ref.cost is not None
+    assert bound <= ref.cost + 1e-9
+    for t in (small, big):
+        one = patterns.solve_patterns(w, [t], Z3, max_types=1, deterministic_time=20, workers=1)
+        if one.cost is not None:
+            assert bound <= one.cost + 1e-9
+
+
+def test_mixed_bound_needs_ebs_everywhere() -> None:
+    w = wl(_ha("a", 2, 500), pset("b", 1, 500, zone_spread=True, ebs=False))  # type: ignore[arg-type]
+    assert patterns.mixed_bound(w, [shape()], Z3) is None
