@@ -393,6 +393,13 @@ class TargetSpec(_Model):
     database_tunnel: DatabaseTunnel | None = Field(
         default=None, description="Optional tunnel to RDS for diagnosis; none = connect to the RDS endpoint."
     )
+    product_url: str | None = Field(
+        default=None,
+        pattern=r"^https?://",
+        description="Optional template of a product's base URL through the ingress, for when the public "
+        "host is not reachable from where atlbook runs (a tunnel to the load balancer): placeholders "
+        "{host}, {namespace}, {service}, {context_path}; none = https://{host}{context_path}.",
+    )
 
 
 def _target_tag(value: object) -> str:

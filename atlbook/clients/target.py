@@ -21,6 +21,7 @@ import dataclasses
 import json
 import os
 import pathlib
+import string
 from collections.abc import Mapping
 from typing import Any
 
@@ -29,6 +30,7 @@ import yaml
 from atlbook import errors
 
 __all__ = [
+    "PRODUCT_URL_FIELDS",
     "SANDBOX",
     "SANDBOX_NOT_UP",
     "ResolvedTarget",
@@ -53,7 +55,10 @@ _FIELDS = (
     "aws_access_key_id",
     "aws_secret_access_key",
     "database_tunnel",
+    "product_url",
 )
+#: Placeholders a ``product_url`` template may use.
+PRODUCT_URL_FIELDS = ("host", "namespace", "service", "context_path")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -78,6 +83,11 @@ class ResolvedTarget:
     """``(host, port)`` of a local tunnel to PostgreSQL (the sandbox's PostgreSQL, or an SSM/SSH tunnel)."""
     sandbox_dir: pathlib.Path | None = None
     """The sandbox directory when ``name == "sandbox"``."""
+    product_url: str | None = None
+    """Template of a product's base URL through the ingress (placeholders :data:`PRODUCT_URL_FIELDS`);
+    ``None`` = ``https://{host}{context_path}`` from the stack description. The sandbox's ingress
+    routes ``/<namespace>/<service>``; a real target sets it when the public host is not reachable from
+    where atlbook runs (e.g. a tunnel to the load balancer)."""
     pid: int | None = None
     """PID of the sandbox process if it wrote one — ``pid`` in target.yaml or state.json, or a ``pid``
     file (checked by :func:`check_target`)."""
@@ -91,6 +101,7 @@ class ResolvedTarget:
             "aws_profile": self.aws_profile,
             "aws_region": self.aws_region,
             "aws_endpoint_url": self.aws_endpoint_url,
+            "product_url": self.product_url,
             "database_tunnel": (
                 {"host": self.database_tunnel[0], "port": self.database_tunnel[1]}
                 if self.database_tunnel
@@ -150,6 +161,25 @@ def _opt_str(value: Any) -> str | None:
     return None if value is None or value == "" else str(value)
 
 
+def _product_url(value: Any) -> str | None:
+    template = _opt_str(value)
+    if template is None:
+        return None
+    try:
+        names = {field for _, field, _, _ in string.Formatter().parse(template) if field is not None}
+    except ValueError as e:
+        raise errors.TargetError(f"product_url {template!r} is not a valid template: {e}") from None
+    unknown = sorted(names - set(PRODUCT_URL_FIELDS))
+    if unknown:
+        raise errors.TargetError(
+            f"product_url {template!r} uses unknown placeholder(s) {', '.join(unknown)}; "
+            f"use {', '.join('{' + f + '}' for f in PRODUCT_URL_FIELDS)}"
+        )
+    if not template.startswith(("http://", "https://")):
+        raise errors.TargetError(f"product_url {template!r} must start with http:// or https://")
+    return template
+
+
 def _from_fields(name: str, raw: Any, base: pathlib.Path | None, **extra: Any) -> ResolvedTarget:
     kubeconfig = _opt_str(_get(raw, "kubeconfig"))
     kube_path: pathlib.Path | None = None
@@ -168,6 +198,7 @@ def _from_fields(name: str, raw: Any, base: pathlib.Path | None, **extra: Any) -
         aws_access_key_id=_opt_str(_get(raw, "aws_access_key_id")),
         aws_secret_access_key=_opt_str(_get(raw, "aws_secret_access_key")),
         database_tunnel=_tunnel(_get(raw, "database_tunnel")),
+        product_url=_product_url(_get(raw, "product_url")),
         **extra,
     )
 

@@ -448,6 +448,8 @@ class Sandbox:
         }
         if self.postgres is not None:
             target["database_tunnel"] = {"host": self.postgres.host, "port": self.postgres.port}
+        if self.ingress is not None:  # the sandbox ingress routes by path, not by host
+            target["product_url"] = self.ingress.url.rstrip("/") + "/{namespace}/{service}{context_path}"
         (self.state_dir / "target.yaml").write_text(yaml.safe_dump(target, sort_keys=False))
         env = {
             "AWS_ENDPOINT_URL": self.aws.url,

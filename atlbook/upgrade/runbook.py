@@ -34,8 +34,6 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import importlib
-import json
-import pathlib
 from collections.abc import Callable
 from typing import Any
 
@@ -218,31 +216,34 @@ def _prepare(
 
 
 def ingress_base_url(
-    clients: Clients, spec: Any, facts: model.Facts, override: str = "", context_path: str = ""
+    clients: Clients, spec: Any, facts: model.Facts, override: str = "", context_path: str | None = None
 ) -> str:
     """The product's base URL through the stack's ingress — what the target says.
 
-    ``override`` wins. Otherwise a target that publishes where its ingress listens (the sandbox's
-    ``state.json`` ``ingress_url``, which routes ``/<namespace>/<service>/…`` to the Service, so the pods'
-    ``context_path`` follows) gives that URL; else the stack's public host with the product's context
-    path from the stack description (``https://<ingress.host><context_path>``).
+    ``override`` wins. Otherwise the target's ``product_url`` template (placeholders ``{host}``,
+    ``{namespace}``, ``{service}``, ``{context_path}``; the sandbox's routes ``/<namespace>/<service>``),
+    else the stack's public host with the product's context path (``https://<ingress.host><context_path>``).
+    ``context_path`` is what the pods serve under (observed); ``None`` = the stack description's.
+
+    Refuses (``ConfigError``): neither a template nor an ingress host to build the URL from.
     """
     if override:
         return override.rstrip("/")
-    folder = getattr(clients.target, "sandbox_dir", None)
-    if isinstance(folder, pathlib.Path) and (folder / "state.json").is_file():
-        try:
-            state = json.loads((folder / "state.json").read_text())
-        except (OSError, ValueError):
-            state = {}
-        url = state.get("ingress_url") if isinstance(state, dict) else None
-        if url:
-            return (
-                f"{str(url).rstrip('/')}/{facts.namespace}/{facts.service or facts.statefulset}{context_path}"
-            )
     pspec = getattr(getattr(spec, "products", None), facts.product, None)
-    context = str(getattr(pspec, "context_path", "") or "")
+    context = context_path if context_path is not None else str(getattr(pspec, "context_path", "") or "")
     host = getattr(getattr(spec, "ingress", None), "host", None)
+    template = getattr(clients.target, "product_url", None)
+    if template:
+        return (
+            str(template)
+            .format(
+                host=host or "",
+                namespace=facts.namespace,
+                service=facts.service or facts.statefulset,
+                context_path=context,
+            )
+            .rstrip("/")
+        )
     if not host:
         raise errors.ConfigError("no ingress host in the stack description; set load_url")
     return f"https://{host}{context}"

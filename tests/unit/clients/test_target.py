@@ -121,6 +121,12 @@ def test_real_target_from_stack_targetspec(kubeconfig: pathlib.Path, aws_config:
     )
     resolved = tgt.check_target(spec)
     assert resolved.kubeconfig == kubeconfig and resolved.database_tunnel == ("127.0.0.1", 5433)
+    assert resolved.product_url is None
+    tunnelled = tgt.check_target(
+        spec.model_copy(update={"product_url": "https://localhost:8443{context_path}"})
+    )
+    assert tunnelled.product_url == "https://localhost:8443{context_path}"
+    assert tunnelled.to_dict()["product_url"] == "https://localhost:8443{context_path}"
 
 
 def _bad_cases() -> list[object]:
@@ -133,6 +139,9 @@ def _bad_cases() -> list[object]:
         pytest.param("missing-profile", "AWS profile 'nope' does not exist", id="profile-missing"),
         pytest.param("unknown-string", "unknown target", id="unknown-string"),
         pytest.param("empty-mapping", "has none of", id="empty-mapping"),
+        pytest.param("product-url-placeholder", "unknown placeholder.s. port", id="product-url-placeholder"),
+        pytest.param("product-url-scheme", "must start with http", id="product-url-scheme"),
+        pytest.param("product-url-template", "not a valid template", id="product-url-template"),
     ]
 
 
@@ -164,6 +173,13 @@ def test_bad_targets_are_refused_with_a_fix(
         target = "production"
     elif case == "empty-mapping":
         target = {}
+    elif case.startswith("product-url"):
+        url = {
+            "product-url-placeholder": "https://lb:{port}{context_path}",
+            "product-url-scheme": "lb.internal{context_path}",
+            "product-url-template": "https://lb/{context_path",
+        }[case]
+        target = {"kubeconfig": str(kubeconfig), "context": "prod", "product_url": url}
     with pytest.raises(errors.TargetError, match=expected.replace("(", r"\(").replace("`", "`")):
         tgt.check_target(target, start=start, environ=env)
 

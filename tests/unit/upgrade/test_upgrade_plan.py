@@ -15,6 +15,7 @@ import re
 import pytest
 import upgrade_builders as b
 
+from atlbook.clients.target import ResolvedTarget
 from atlbook.products import client as pclient
 from atlbook.upgrade import model, observe, sequence
 from atlbook.upgrade import timeline as tl
@@ -199,19 +200,12 @@ def test_room_respects_the_volume_zone() -> None:
     assert not rows[0]["fits"]
 
 
-class _Target:
-    def __init__(self, sandbox_dir=None) -> None:
-        self.sandbox_dir = sandbox_dir
-
-
 class _Clients:
-    def __init__(self, sandbox_dir=None) -> None:
-        self.target = _Target(sandbox_dir)
+    def __init__(self, product_url=None) -> None:
+        self.target = ResolvedTarget(name="custom", product_url=product_url)
 
 
-def test_ingress_base_url_comes_from_the_target(tmp_path) -> None:
-    import json
-
+def test_ingress_base_url_comes_from_the_target() -> None:
     from atlbook.upgrade import runbook
 
     class Spec:
@@ -225,6 +219,10 @@ def test_ingress_base_url_comes_from_the_target(tmp_path) -> None:
     facts = b.facts()
     assert runbook.ingress_base_url(_Clients(), Spec, facts) == "https://atlassian.example.com/jira"
     assert runbook.ingress_base_url(_Clients(), Spec, facts, "http://lb/jira/") == "http://lb/jira"
-    (tmp_path / "state.json").write_text(json.dumps({"ingress_url": "http://127.0.0.1:5555"}))
-    url = runbook.ingress_base_url(_Clients(tmp_path), Spec, facts, context_path="/jira")
+    sandboxed = _Clients("http://127.0.0.1:5555/{namespace}/{service}{context_path}")
+    url = runbook.ingress_base_url(sandboxed, Spec, facts, context_path="/jira")
     assert url == "http://127.0.0.1:5555/atlassian/jira/jira"
+    tunnel = _Clients("https://localhost:8443{context_path}")  # a tunnel to the load balancer
+    assert runbook.ingress_base_url(tunnel, Spec, facts) == "https://localhost:8443/jira"
+    hosted = _Clients("https://{host}:8443{context_path}")
+    assert runbook.ingress_base_url(hosted, Spec, facts) == "https://atlassian.example.com:8443/jira"
