@@ -14,9 +14,13 @@ kill lands after step k (in step k+1, possibly mid-call). Then:
 - run i is killed after the i-th mutating step of the unfinished plan, until a run completes; the
   final state equals an uninterrupted run's, the ledger shows 0 steps done twice, and the audit log
   shows no mutating call beyond those of the uninterrupted run (the chain's successful mutating calls,
-  less the uninterrupted run's, as multisets of ``verb path``: 0 extra).
+  less the uninterrupted run's, as multisets of ``verb path``) but, at most, the one call of the step
+  in flight at each kill, which was not recorded done and may have to be made again (the figure is
+  reported; 0 in our runs).
 
-50-index-recovery (index-corrupt jira-1; killed once the lock is taken — inside the snapshot step —
+30-upgrade (Jira to the next patch, without the availability load, killed at 3 points spread over
+its mutating steps; each rerun resumes the unfinished upgrade), 50-index-recovery (index-corrupt
+jira-1; killed once the lock is taken — inside the snapshot step —
 then after each mutating step in turn) and 10-provision (from an empty
 sandbox, killed at 3 points spread over its ~100 steps; the SSM lock and the ledger ConfigMap are both
 left by the dead kernel and both recovered).
@@ -36,15 +40,16 @@ from typing import Any
 
 import pytest
 from conftest import ROOT, SANDBOX_FILE, LedgerWatch, _sandbox_aws, aws_duplicates
-from test_interruption import _index_state, _provision_state, _provisioned
+from test_interruption import _index_state, _provision_state, _provisioned, _upgrade_state
 
 from atlbook import clients as clientsmod
-from atlbook import parameters
+from atlbook import demo, parameters
 from atlbook.provisioning import runbook as provisioning
 
 ATLBOOK = [sys.executable, "-m", "atlbook.cli"]
 NS = "atlassian"
 KILLS_10 = 3
+KILLS_30 = 3
 
 
 def _ppid(pid: int) -> int | None:
@@ -58,12 +63,20 @@ def _ppid(pid: int) -> int | None:
 class Run:
     """One ``atlbook run`` subprocess; ``kill_after(k)`` SIGKILLs its kernel once k steps show done."""
 
-    def __init__(self, box: Any, runbook: str, ledger: str, env: dict[str, str], tmp: pathlib.Path) -> None:
+    def __init__(
+        self,
+        box: Any,
+        runbook: str,
+        ledger: str,
+        env: dict[str, str],
+        tmp: pathlib.Path,
+        args: tuple[str, ...] = (),
+    ) -> None:
         self.box, self.ledger = box, ledger
         self.out = tmp / f"{runbook}-{time.monotonic_ns()}.out"
         with self.out.open("w") as sink:
             self.proc = subprocess.Popen(  # noqa: S603 - our own CLI
-                [*ATLBOOK, "run", runbook, "-f", str(SANDBOX_FILE), "--apply"],
+                [*ATLBOOK, "run", runbook, "-f", str(SANDBOX_FILE), "--apply", *args],
                 cwd=ROOT,
                 env=env,
                 stdout=sink,
@@ -112,7 +125,7 @@ def _records_text(tmp: pathlib.Path) -> str:
 
 
 def _chain(
-    box: Any, runbook: str, ledger: str, tmp: pathlib.Path, kill_points: list[int]
+    box: Any, runbook: str, ledger: str, tmp: pathlib.Path, kill_points: list[int], args: tuple[str, ...] = ()
 ) -> tuple[list[dict[str, Any]], int, LedgerWatch, list[Any]]:
     """Run ``runbook`` killed at each point in turn, then once more to the end; returns the evidence."""
     env = _env(box, tmp)
@@ -123,7 +136,7 @@ def _chain(
     marks: list[Any] = []
     for k in [*kill_points, None]:
         mark = box.audit.mark()
-        run = Run(box, runbook, ledger, env, tmp)
+        run = Run(box, runbook, ledger, env, tmp, args)
         if k is not None:
             run.kill_after(k)
         code = run.wait()
@@ -212,7 +225,7 @@ def test_50_index_recovery_sigkilled_after_each_step_ends_as_an_uninterrupted_on
         extra_calls=len(again),
         final_equals_uninterrupted=final == expected,
     )
-    assert watch.twice == [] and again == [], (watch.twice, again)
+    assert watch.twice == [] and len(again) <= len(kills), (watch.twice, again)
 
 
 def test_10_provision_sigkilled_at_3_points_ends_as_an_uninterrupted_apply(
@@ -261,4 +274,52 @@ def test_10_provision_sigkilled_at_3_points_ends_as_an_uninterrupted_apply(
     assert all(k["taken_over_by_rerun"] for k in kills), kills
     assert "no longer exists on this host" in logs and "SSM parameter" in logs
     assert left == [], left  # the lock and the takeover claims are gone after the last run
-    assert sum(dup.values()) == 0 and watch.twice == [] and again == [], (dup, watch.twice, again)
+    assert sum(dup.values()) == 0 and watch.twice == [] and len(again) <= len(kills), (
+        dup,
+        watch.twice,
+        again,
+    )
+
+
+def test_30_upgrade_sigkilled_at_3_points_ends_as_an_uninterrupted_upgrade(
+    box, spec, tmp_path, figures
+) -> None:
+    bundle = _provisioned(box, spec)
+    ledger = "atlbook-ledger-30-upgrade-jira"
+    env = _env(box, tmp_path)
+    first_version = demo.next_patch_version(spec.products.jira.version)
+    opts = ("-p", "product", "jira", "-p", "measure_availability", "false")
+    mark = box.audit.mark()
+    first = Run(box, "30-upgrade", ledger, env, tmp_path, (*opts, "-p", "target_version", first_version))
+    assert first.wait() == 0, first.text()[-3000:]
+    uninterrupted = box.audit.mutations(mark)
+    expected = _upgrade_state(bundle, first_version)
+    counts = first.doc()["plan"]["counts"]
+    steps = counts["create"] + counts["update"] + counts["delete"]
+
+    second = demo.next_patch_version(first_version)
+    points = [steps * i // (KILLS_30 + 1) for i in range(1, KILLS_30 + 1)]
+    kills, runs, watch, marks = _chain(
+        box, "30-upgrade", ledger, tmp_path, points, (*opts, "-p", "target_version", second)
+    )
+    final = _upgrade_state(bundle, second)
+    bundle.close()
+    logs = _records_text(tmp_path)
+    again = _extra(uninterrupted, marks)
+    figures.add(
+        "30-upgrade",
+        test="SIGKILL of the kernel (atlbook run)",
+        plan_steps=steps,
+        kills=len(kills),
+        kill_points=[k["steps"] for k in kills],
+        reruns_recovering_the_lock=sum(k["taken_over_by_rerun"] for k in kills),
+        runs=runs,
+        completed=1,
+        steps_done_twice=len(watch.twice),
+        extra_calls=len(again),
+        final_equals_uninterrupted=final == expected,
+    )
+    assert len(kills) == KILLS_30 and all(k["taken_over_by_rerun"] for k in kills), kills
+    assert final == expected
+    assert "no longer exists on this host" in logs
+    assert watch.twice == [] and len(again) <= len(kills), (watch.twice, again)
