@@ -178,6 +178,31 @@ def _extra(uninterrupted: list[Any], marks: list[Any]) -> list[str]:
     return sorted((chain - _calls(uninterrupted)).elements())
 
 
+def _report(
+    figures: Any,
+    runbook: str,
+    kills: list[dict[str, Any]],
+    runs: int,
+    watch: LedgerWatch,
+    again: list[str],
+    same: bool,
+    **more: Any,
+) -> None:
+    figures.add(
+        runbook,
+        test="SIGKILL of the kernel (atlbook run)",
+        kills=len(kills),
+        kill_points=[k["steps"] for k in kills],
+        reruns_recovering_the_lock=sum(bool(k.get("taken_over_by_rerun")) for k in kills),
+        runs=runs,
+        completed=1,
+        steps_done_twice=len(watch.twice),
+        extra_calls=len(again),
+        final_equals_uninterrupted=same,
+        **more,
+    )
+
+
 @pytest.fixture
 def spec() -> Any:
     return parameters.load_stack(str(SANDBOX_FILE))
@@ -213,18 +238,7 @@ def test_50_index_recovery_sigkilled_after_each_step_ends_as_an_uninterrupted_on
     assert kills[0]["taken_over_by_rerun"], kills
     assert "no longer exists on this host" in logs
     again = _extra(uninterrupted, marks)
-    figures.add(
-        "50-index-recovery",
-        test="SIGKILL of the kernel (atlbook run)",
-        kills=len(kills),
-        kill_points=[k["steps"] for k in kills],
-        reruns_recovering_the_lock=sum(k["taken_over_by_rerun"] for k in kills),
-        runs=runs,
-        completed=1,
-        steps_done_twice=len(watch.twice),
-        extra_calls=len(again),
-        final_equals_uninterrupted=final == expected,
-    )
+    _report(figures, "50-index-recovery", kills, runs, watch, again, final == expected)
     assert watch.twice == [] and len(again) <= len(kills), (watch.twice, again)
 
 
@@ -255,19 +269,17 @@ def test_10_provision_sigkilled_at_3_points_ends_as_an_uninterrupted_apply(
     logs = _records_text(tmp_path)
     dup = aws_duplicates(box)
     again = _extra(uninterrupted, marks)
-    figures.add(
+    same = final == expected
+    _report(
+        figures,
         "10-provision",
-        test="SIGKILL of the kernel (atlbook run)",
+        kills,
+        runs,
+        watch,
+        again,
+        same,
         plan_steps=steps,
-        kills=len(kills),
-        kill_points=[k["steps"] for k in kills],
-        reruns_recovering_the_lock=sum(k["taken_over_by_rerun"] for k in kills),
-        runs=runs,
-        completed=1,
         duplicates=sum(dup.values()),
-        steps_done_twice=len(watch.twice),
-        extra_calls=len(again),
-        final_equals_uninterrupted=final == expected,
     )
     assert len(kills) == KILLS_10, kills
     assert last.mutations == 0 and final == expected
@@ -306,19 +318,7 @@ def test_30_upgrade_sigkilled_at_3_points_ends_as_an_uninterrupted_upgrade(
     bundle.close()
     logs = _records_text(tmp_path)
     again = _extra(uninterrupted, marks)
-    figures.add(
-        "30-upgrade",
-        test="SIGKILL of the kernel (atlbook run)",
-        plan_steps=steps,
-        kills=len(kills),
-        kill_points=[k["steps"] for k in kills],
-        reruns_recovering_the_lock=sum(k["taken_over_by_rerun"] for k in kills),
-        runs=runs,
-        completed=1,
-        steps_done_twice=len(watch.twice),
-        extra_calls=len(again),
-        final_equals_uninterrupted=final == expected,
-    )
+    _report(figures, "30-upgrade", kills, runs, watch, again, final == expected, plan_steps=steps)
     assert len(kills) == KILLS_30 and all(k["taken_over_by_rerun"] for k in kills), kills
     assert final == expected
     assert "no longer exists on this host" in logs
