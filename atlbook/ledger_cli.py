@@ -12,7 +12,9 @@ with a reason that the ledger keeps (who broke it, when, why, and the lock that 
   ledger's and the SSM one.
 
 The ledger ConfigMap is read through the target's kubeconfig, else through the stack's EKS cluster; when
-there is neither (an empty stack being provisioned) only the SSM lock is shown and broken.
+there is neither (an empty stack being provisioned) only the SSM lock is shown and broken. When the
+ConfigMap cannot be read (the kubeconfig's cluster does not exist yet, the API is unreachable) the SSM
+lock is still shown and broken, and the command says so and exits 1.
 
 ``R`` is the ledger's runbook name (``10-provision``, ``30-upgrade-jira``, ``50-index-recovery``);
 ``FILE`` the parameters file naming the stack (default: ``sandbox``); ``NS`` the ledger's namespace
@@ -89,12 +91,29 @@ def run(args: argparse.Namespace) -> int:
     ledger, bundle = _ledger(args)
     assert ledger.outer is not None
     try:
-        doc = ledger.refresh()
+        unreadable = None
+        try:
+            doc = ledger.refresh()
+        except errors.ConfigError:
+            raise
+        except errors.AtlbookError as e:  # e.g. a kubeconfig whose cluster does not exist yet
+            doc, unreadable = {}, f"{ledger.backend.description}: could not be read: {e}"
         outer = ledger.outer.read()
         if args.ledger_command == "show":
             shown = {**doc, "outer_lock": {"where": ledger.outer.description, "lock": outer}}
+            if unreadable:
+                shown["ledger_error"] = unreadable
             sys.stdout.write(json.dumps(shown, indent=2, sort_keys=True, default=str) + "\n")
-            return 0
+            return 1 if unreadable else 0
+        if unreadable:  # the SSM lock can still be broken: it is the one an empty stack's run holds
+            if outer:
+                ledger.outer.delete()
+                sys.stdout.write(
+                    f"{ledger.outer.description}: broke the lock of {outer.get('holder')} "
+                    f"(run {outer.get('run_id')}, since {outer.get('since')}): {args.reason}\n"
+                )
+            sys.stderr.write(f"atlbook: {unreadable}; its lock (if any) was not broken\n")
+            return 1
         if not doc and outer is None:
             sys.stdout.write(
                 f"{ledger.backend.description}: no ledger, and no {ledger.outer.description}; "
