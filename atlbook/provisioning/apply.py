@@ -17,10 +17,11 @@ carry their action and verification, and :func:`atlbook.plan.apply` runs it unde
   ledger.
 
 The ledger is ``atlbook-ledger-10-provision`` in the stack's namespace. Until the Kubernetes API can be
-reached (a real cluster created by this very plan), progress is kept in memory and written to the
-ConfigMap as soon as it can be; AWS steps are resumable regardless, because a rerun observes what
-exists and plans those steps as unchanged. Because an in-memory ledger excludes no one, the run also
-holds the outer lock :class:`atlbook.plan.ParameterLock` — SSM parameter
+reached (the EKS cluster is ACTIVE: observed so, or created by this very plan — also with a kubeconfig
+target, whose context names a cluster an empty stack does not have yet), progress is kept in memory
+and written to the ConfigMap as soon as it can be; AWS steps are resumable regardless, because a
+rerun observes what exists and plans those steps as unchanged. Because an in-memory ledger excludes
+no one, the run also holds the outer lock :class:`atlbook.plan.ParameterLock` — SSM parameter
 ``/atlbook/<stack>/ledger-lock/10-provision``, created atomically before the first mutating call and
 deleted at the end — so a second provisioning of the same (even empty) stack refuses with
 ``LedgerLocked`` naming the holder and since when. IAM: ``ssm:GetParameter``, ``ssm:PutParameter``,
@@ -120,8 +121,12 @@ class _Runtime:
         return self._api
 
     def reachable(self) -> bool:
-        """Whether the Kubernetes API can be used now (kubeconfig target, or the cluster exists)."""
-        if self._api is not None or self.clients.target.kubeconfig is not None:
+        """Whether the Kubernetes API can be used now: the EKS cluster is ACTIVE (observed, or created).
+
+        Also for a kubeconfig target: its context names a cluster that an empty stack does not have
+        yet, and the API cannot answer before the cluster exists (the ledger stays in memory till then).
+        """
+        if self._api is not None:
             return True
         return f"aws:EksCluster/{self.cluster}.Endpoint" in self.outputs and bool(
             self.outputs.get(f"aws:EksCluster/{self.cluster}.Status") == "ACTIVE"
