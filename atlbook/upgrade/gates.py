@@ -262,6 +262,8 @@ def evaluate(obs: model.Observation, to_version: str, options: model.Options | N
             bool(obs.pdbs),
             f"PDB {', '.join(obs.pdbs)}"
             if obs.pdbs
+            else f"PDBs in {obs.namespace} cannot be read: {obs.pdb_error}"
+            if obs.pdb_error
             else f"no PDB selects the {obs.product} pods in {obs.namespace}",
         )
     )

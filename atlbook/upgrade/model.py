@@ -192,6 +192,7 @@ class Observation:
     room: list[dict[str, Any]] = dataclasses.field(default_factory=list)
     """Per pod: ``{"pod", "fits", "evidence"}`` from :mod:`atlbook.capacity`."""
     room_error: str | None = None
+    pdb_error: str | None = None
     index: dict[str, pclient.IndexSummary | str] = dataclasses.field(default_factory=dict)
     """Jira: per pod its index summary, or the error reading it."""
     ledgers: list[LedgerView] = dataclasses.field(default_factory=list)

@@ -604,7 +604,7 @@ def observe(
             if want and all(labels.get(k) == v for k, v in want.items()):
                 obs.pdbs.append(_name(pdb))
     except errors.AtlbookError as e:
-        obs.error = obs.error or f"PDBs: {type(e).__name__}: {e}"
+        obs.pdb_error = f"{type(e).__name__}: {e}"
     try:
         nodes = k8s.list(clients.k8s, "Node", policy=clients.policy)
         obs.room = room(nodes, all_pods, [p.name for p in obs.pods], _volume_zones(clients, namespace, mine))

@@ -60,11 +60,6 @@ KNOWN_GAPS = {
         "the shared-home post-check falls back to the RWX claim when exec is refused, by design; the "
         "emulator serves no exec at all, so the write/read check it enables cannot be shown here"
     ),
-    "upgrade Role atlassian rule 5 ['poddisruptionbudgets'] ['get', 'list']": (
-        "the upgrade is refused (asserted: not upgraded) by its pdb gate, but the gate's evidence reads "
-        "'no PDB selects the jira pods' — the Forbidden of the PDB list is kept in Observation.error only "
-        "(atlbook/upgrade/observe.py + gates.py, the upgrade owner's: reported to them)"
-    ),
 }
 """Rules whose removal the runbook does not report as a permission error (each still proven used)."""
 

@@ -99,6 +99,11 @@ def _unfinished(obs: model.Observation) -> None:
     obs.ledgers = [_ledger("50-index-recovery", unfinished=True)]
 
 
+def _pdb_forbidden(obs: model.Observation) -> None:
+    obs.pdbs = []
+    obs.pdb_error = "K8sForbidden: poddisruptionbudgets.policy is forbidden: cannot list"
+
+
 def _rds_busy(obs: model.Observation) -> None:
     obs.rds = {"identifier": "sandbox-db", "status": "modifying"}
 
@@ -117,6 +122,7 @@ def _rds_missing(obs: model.Observation) -> None:
         (_stale_version, "one-version", "11.3.0, 11.3.1"),
         (_mixed, "zdu-stable", "MIXED"),
         (_no_pdb, "pdb", "no PDB"),
+        (_pdb_forbidden, "pdb", "cannot be read: K8sForbidden: poddisruptionbudgets"),
         (_no_room, "room", "would not fit"),
         (_drift, "index", "drift 40"),
         (_index_unreadable, "index", "503"),
