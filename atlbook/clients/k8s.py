@@ -36,6 +36,7 @@ import datetime
 import json
 import logging
 import pathlib
+import re
 import threading
 import urllib.parse
 from collections.abc import Callable, Iterator, Mapping
@@ -205,11 +206,29 @@ def _status_message(body: str | bytes | None) -> str:
     return scrub(text, 300)
 
 
+_HANDSHAKE = re.compile(r"Handshake status (\d{3})\b")
+
+
+def _websocket_refusal(reason: str) -> tuple[int, str] | None:
+    """``(status, body)`` of a refused websocket upgrade (exec/attach), which websocket-client folds
+    into one message: ``Handshake status 403 Forbidden -+-+- {headers} -+-+- {body}``."""
+    m = _HANDSHAKE.search(reason)
+    if m is None:
+        return None
+    parts = reason.split(" -+-+- ")
+    body = parts[2].strip() if len(parts) >= 3 else ""
+    return int(m.group(1)), "" if body == "None" else body
+
+
 def translate(exc: BaseException, *, operation: str) -> errors.ApiError:
     """The :class:`~atlbook.errors.K8sApiError` for a kubernetes/urllib3/pydantic exception (scrubbed)."""
     if isinstance(exc, ApiException):
         status = exc.status
         detail = _status_message(exc.body) or scrub(exc.reason or "", 300)
+        refused = None if status else _websocket_refusal(str(exc.reason or ""))
+        if refused is not None:  # exec/attach: the API server answered the upgrade with an error Status
+            status, body = refused
+            detail = _status_message(body) or f"HTTP {status} to the websocket upgrade"
         if not status:
             return errors.K8sApiError(
                 f"{operation}: request failed before a response: {scrub(exc.reason or '', 300)}",

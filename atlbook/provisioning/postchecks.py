@@ -192,7 +192,7 @@ def _shared_home(api: Any, product: str, ns: str, pods: list[dict[str, Any]]) ->
             "shared-home", product, structural, f"{detail}; marker written by each pod, read by every pod"
         )
     except Exception as e:  # exec not offered or refused by this API server: fall back (and say so)
-        reason = type(e).__name__
+        reason = f"{type(e).__name__}: {' '.join(str(e).split())[:200]}"
         return Check(
             "shared-home",
             product,

@@ -55,12 +55,7 @@ KINDS = {
     "ClusterRoleBinding": "clusterrolebindings.rbac.authorization.k8s.io",
 }
 FIGURES: dict[str, Any] = {}
-KNOWN_GAPS = {
-    "provision Role atlassian rule 8 ['pods/exec'] ['get']": (
-        "the shared-home post-check falls back to the RWX claim when exec is refused, by design; the "
-        "emulator serves no exec at all, so the write/read check it enables cannot be shown here"
-    ),
-}
+KNOWN_GAPS: dict[str, str] = {}
 """Rules whose removal the runbook does not report as a permission error (each still proven used)."""
 
 

@@ -133,3 +133,26 @@ def test_k8s_errors_are_not_sdk_exceptions() -> None:
     assert not issubclass(errors.K8sApiError, ApiException)
     err = k8s.translate(ApiException(status=404), operation="x")
     assert not isinstance(err, ApiException)
+
+
+def test_refused_exec_upgrade_is_the_status_it_carried() -> None:
+    """websocket-client folds a refused exec upgrade into one message; the Status inside is the error."""
+    status = {
+        "kind": "Status",
+        "status": "Failure",
+        "reason": "Forbidden",
+        "code": 403,
+        "message": 'pods "jira-0" is forbidden: User "sa" cannot get resource "pods/exec" in API group ""',
+    }
+    reason = "Handshake status 403 Forbidden -+-+- {'content-type': 'application/json'} -+-+- " + json.dumps(
+        status
+    )
+    err = k8s.translate(ApiException(status=0, reason=reason), operation="exec pods/atlassian/jira-0")
+    assert isinstance(err, errors.K8sApiError) and isinstance(err, errors.Forbidden)
+    assert 'cannot get resource "pods/exec"' in str(err) and err.status == 403
+    bare = k8s.translate(
+        ApiException(status=0, reason="Handshake status 404 Not Found -+-+- {} -+-+- None"), operation="exec"
+    )
+    assert bare.status == 404 and "HTTP 404 to the websocket upgrade" in str(bare)
+    lost = k8s.translate(ApiException(status=0, reason="Connection refused"), operation="exec")
+    assert lost.status is None and "before a response" in str(lost)
