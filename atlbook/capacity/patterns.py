@@ -19,6 +19,7 @@ proven optimal). Limits are deterministic (``max_deterministic_time``, fixed wor
 from __future__ import annotations
 
 import dataclasses
+import itertools
 from collections.abc import Callable, Sequence
 
 from ortools.sat.python import cp_model
@@ -44,6 +45,7 @@ __all__ = [
     "PatternResult",
     "enumerate_patterns",
     "mixed_bound",
+    "scenario_bound",
     "solve_patterns",
 ]
 
@@ -188,10 +190,13 @@ def mixed_bound(
             if need:
                 m.add(sum(cover[i]) >= sum(need))
     m.minimize(sum(cost))
+    return _proven_bound(m, deterministic_time, seed)
+
+
+def _proven_bound(m: cp_model.CpModel, deterministic_time: float, seed: int) -> float | None:
+    """CP-SAT's proven objective bound of ``m`` in $/h (one worker, deterministic); None if infeasible."""
     _, status, _, bound = run_deterministic(m, deterministic_time, seed, 1, None)
-    if status == cp_model.INFEASIBLE:
-        return None
-    return max(0.0, bound)
+    return None if status == cp_model.INFEASIBLE else max(0.0, bound)
 
 
 def solve_patterns(
@@ -331,3 +336,169 @@ def _extract(
     state.all_zones_are_domains = False
     state._refresh_domains()
     return state
+
+
+def _undominated(shapes: Sequence[NodeShape]) -> list[NodeShape]:
+    """Shapes no other shape beats (as much CPU, memory and pod slots for no more $/h; ties keep the
+    first by name). Replacing a dominated node by its dominator keeps every N+1 packing feasible and
+    costs no more, so bounds may drop dominated shapes."""
+    keyed = sorted(shapes, key=lambda sh: (sh.price, -sh.cpu_m, -sh.memory_mi, -sh.pods, sh.name))
+    out: list[NodeShape] = []
+    for sh in keyed:
+        if not any(
+            o.cpu_m >= sh.cpu_m and o.memory_mi >= sh.memory_mi and o.pods >= sh.pods and o.price <= sh.price
+            for o in out
+        ):
+            out.append(sh)
+    return out
+
+
+MAX_ZONE_CONTENTS = 400
+""":func:`scenario_bound` applies when a zone can hold at most this many distinct pod contents."""
+
+
+def _zone_min_cost(
+    need: Sequence[int],
+    size_list: Sequence[tuple[int, int]],
+    T: Sequence[NodeShape],
+    pats: Sequence[list[tuple[int, ...]] | None],
+    deterministic_time: float,
+    seed: int,
+) -> float:
+    """Proven lower bound on $/h of one zone's nodes such that, for every node, the other nodes hold
+    ``need`` pods of each size (patterns, or capacity only where ``pats`` is None); inf if none can.
+    A zone without pods still has one node (the cheapest), as the planner and every bound assume."""
+    if not any(need):
+        return min(round(sh.price * PRICE_SCALE) for sh in T) / PRICE_SCALE
+    m = cp_model.CpModel()
+    total = sum(need)
+    y = [m.new_int_var(0, total + 1, f"y{t}") for t in range(len(T))]
+    m.add(sum(y) >= 1)
+    load = (
+        sum(size_list[i][0] * n for i, n in enumerate(need)),
+        sum(size_list[i][1] * n for i, n in enumerate(need)),
+        total,
+    )
+    for lost, lsh in enumerate(T):
+        present = m.new_bool_var(f"p{lost}")
+        m.add(y[lost] >= 1).only_enforce_if(present)
+        m.add(y[lost] == 0).only_enforce_if(present.negated())
+        caps_t = (lsh.cpu_m, lsh.memory_mi, lsh.pods)
+        for r, attr in enumerate(("cpu_m", "memory_mi", "pods")):  # redundant capacity cut
+            m.add(
+                sum(getattr(sh, attr) * y[t] for t, sh in enumerate(T)) - caps_t[r] >= load[r]
+            ).only_enforce_if(present)
+        cover: list[list[cp_model.LinearExpr]] = [[] for _ in size_list]
+        for t, sh in enumerate(T):
+            left = y[t] - 1 if t == lost else y[t]
+            found = pats[t]
+            if found is not None:
+                xs = []
+                for p, pat in enumerate(found):
+                    if not any(n for i, n in enumerate(pat) if need[i]):
+                        continue
+                    ub = max(-(-need[i] // n) for i, n in enumerate(pat) if n and need[i])
+                    x = m.new_int_var(0, ub, f"x{lost}_{t}_{p}")
+                    xs.append(x)
+                    for i, n in enumerate(pat):
+                        if n and need[i]:
+                            cover[i].append(n * x)
+                if xs:
+                    m.add(sum(xs) <= left).only_enforce_if(present)
+            else:  # fractional packing: the pods given to these nodes fit by total capacity
+                f = [
+                    m.new_int_var(
+                        0,
+                        need[i] if size_list[i][0] <= sh.cpu_m and size_list[i][1] <= sh.memory_mi else 0,
+                        f"f{lost}_{t}_{i}",
+                    )
+                    for i in range(len(size_list))
+                ]
+                m.add(sum(size_list[i][0] * f[i] for i in range(len(f))) <= sh.cpu_m * left).only_enforce_if(
+                    present
+                )
+                m.add(
+                    sum(size_list[i][1] * f[i] for i in range(len(f))) <= sh.memory_mi * left
+                ).only_enforce_if(present)
+                m.add(sum(f) <= sh.pods * left).only_enforce_if(present)
+                for i in range(len(f)):
+                    cover[i].append(cp_model.LinearExpr.sum([f[i]]))
+        for i, n in enumerate(need):
+            if n:
+                m.add(sum(cover[i]) >= n).only_enforce_if(present)
+    m.minimize(sum(round(sh.price * PRICE_SCALE) * y[t] for t, sh in enumerate(T)))
+    bound = _proven_bound(m, deterministic_time, seed)
+    return float("inf") if bound is None else bound
+
+
+def scenario_bound(
+    workload: Workload,
+    shapes: Sequence[NodeShape],
+    zones: Sequence[str],
+    *,
+    deterministic_time: float = 0.2,
+    seed: int = 0,
+) -> float | None:
+    """A lower bound on $/h of every N+1 plan over any mix of ``shapes``; None when it does not apply
+    (a set without EBS volumes, or more than :data:`MAX_ZONE_CONTENTS` possible zone contents).
+
+    Why it holds (every set with EBS volumes and at most one replica per zone, as for
+    :func:`mixed_bound`): a zone's pods can only re-place inside the zone, so for *every* node of a
+    zone the zone's other nodes hold all of the zone's pods — an integral packing of them. For each
+    possible *zone content* (how many sets of each class have a replica in the zone; at most the
+    class's set count) a one-zone CP-SAT model chooses node counts per type such that, for every type
+    present, the zone's nodes minus one node of that type pack the content (patterns; types with more
+    than :data:`BOUND_PATTERNS` patterns pack *fractionally*, by capacity only); its *proven* bound
+    ``f(content)`` is kept (valid even when a solve stops early). The bound is the minimum, over
+    splits of every class's replicas into zone contents that sum to the class's pods, of
+    Σ_zones f(content) (a zone without pods keeps one node, as the planner and every other bound
+    assume). It drops the cluster-autoscaler rule that surviving pods stay where they are,
+    and dominated shapes (:func:`_undominated`): both only lower it. Refuses (``ConfigError``) what
+    :func:`solve_patterns` refuses.
+    """
+    zs = list(zones)
+    check_model_inputs(workload, zs, shapes, 1, "pattern")
+    classes, size_list, size_of, caps = _sizes(workload)
+    if not all(workload.sets[s].ebs for cl in classes for s in cl.sets):
+        return None
+    z_n = len(zs)
+    ranges = [range(len(cl.sets) + 1) for cl in classes]
+    n_contents = 1
+    for r in ranges:
+        n_contents *= len(r)
+    if n_contents > MAX_ZONE_CONTENTS:
+        return None
+    T = [sh for sh in _undominated(shapes) if sh.pods >= 1]
+    pats = [enumerate_patterns(size_list, caps, sh, limit=BOUND_PATTERNS) for sh in T]
+    contents = list(itertools.product(*ranges))
+    totals = tuple(cl.pods for cl in classes)
+    memo: dict[tuple[int, ...], float] = {}
+
+    def f(content: tuple[int, ...]) -> float:
+        if content not in memo:
+            need = [0] * len(size_list)
+            for c, n in enumerate(content):
+                need[size_of[c]] += n
+            memo[content] = _zone_min_cost(need, size_list, T, pats, deterministic_time, seed)
+        return memo[content]
+
+    # zones are interchangeable (no live pins): enumerate multisets of contents, the last one forced
+    best = float("inf")
+
+    def rec(z: int, start: int, left: tuple[int, ...], acc: float) -> None:
+        nonlocal best
+        if z == z_n - 1:
+            if all(0 <= left[c] <= len(cl.sets) for c, cl in enumerate(classes)) and (
+                z_n == 1 or contents.index(left) >= start
+            ):
+                best = min(best, acc + f(left))
+            return
+        for k in range(start, len(contents)):
+            ct = contents[k]
+            rest = tuple(a - b for a, b in zip(left, ct, strict=True))
+            if any(r < 0 or r > len(classes[c].sets) * (z_n - z - 1) for c, r in enumerate(rest)):
+                continue
+            rec(z + 1, k, rest, acc + f(ct))
+
+    rec(0, 0, totals, 0.0)
+    return None if best == float("inf") else best

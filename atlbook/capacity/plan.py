@@ -43,6 +43,7 @@ __all__ = [
     "Recommendation",
     "compare_live",
     "node_rows",
+    "mix_space",
     "placement_rows",
     "recommend",
     "shapes_for",
@@ -302,6 +303,21 @@ def _partial_shapes(
         if any(s.replicas and s.cpu_m <= sh.cpu_m and s.memory_mi <= sh.memory_mi for s in workload.sets):
             out.append(sh)
     return out
+
+
+def mix_space(
+    catalogue: Sequence[InstanceType],
+    workload: Workload,
+    *,
+    max_types: int = 2,
+    prefix_delegation: bool = False,
+) -> list[NodeShape]:
+    """Every node shape :func:`recommend` may put in a plan: the types that hold every pod and, when
+    ``max_types`` > 1, those that hold only some (any-mix bounds are computed over this space)."""
+    shapes = shapes_for(catalogue, workload, prefix_delegation=prefix_delegation)
+    if max_types <= 1:
+        return shapes
+    return [*shapes, *_partial_shapes(catalogue, workload, shapes, prefix_delegation)]
 
 
 def _check_inputs(workload: Workload, zones: Sequence[str]) -> None:
