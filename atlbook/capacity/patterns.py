@@ -141,13 +141,16 @@ def mixed_bound(
     packing (patterns; types with too many patterns pack *fractionally*, by capacity only) plus one
     extra node ``i*`` whose price is at least that of every type the packing uses, and minimises the
     total; CP-SAT's proven objective bound is returned (valid even when the solve stops early).
-    Refuses (``ConfigError``) what :func:`solve_patterns` refuses.
+    Dominated shapes are left out (:func:`_undominated`: the optimum over all shapes is the same, and a
+    smaller model proves a higher bound in the same time). Refuses (``ConfigError``) what
+    :func:`solve_patterns` refuses.
     """
     zs = list(zones)
     check_model_inputs(workload, zs, shapes, 1, "pattern")
     classes, size_list, size_of, caps = _sizes(workload)
     if not all(workload.sets[s].ebs for cl in classes for s in cl.sets):
         return None
+    shapes = _undominated(shapes)
     z_n = len(zs)
     m = cp_model.CpModel()
     ksub, subsets = zone_split_vars(m, classes, z_n)
@@ -340,8 +343,10 @@ def _extract(
 
 def _undominated(shapes: Sequence[NodeShape]) -> list[NodeShape]:
     """Shapes no other shape beats (as much CPU, memory and pod slots for no more $/h; ties keep the
-    first by name). Replacing a dominated node by its dominator keeps every N+1 packing feasible and
-    costs no more, so bounds may drop dominated shapes."""
+    cheapest, then first by name). Bounds may drop dominated shapes: swapping every dominated node of a
+    survivable plan for its dominator keeps the placement and every node-loss re-placement valid (each
+    node only gains capacity), never adds a type, and costs no more — so the optimum over the
+    undominated shapes equals the optimum over all of them."""
     keyed = sorted(shapes, key=lambda sh: (sh.price, -sh.cpu_m, -sh.memory_mi, -sh.pods, sh.name))
     out: list[NodeShape] = []
     for sh in keyed:
@@ -452,9 +457,9 @@ def scenario_bound(
     ``f(content)`` is kept (valid even when a solve stops early). The bound is the minimum, over
     splits of every class's replicas into zone contents that sum to the class's pods, of
     Σ_zones f(content) (a zone without pods keeps one node, as the planner and every other bound
-    assume). It drops the cluster-autoscaler rule that surviving pods stay where they are,
-    and dominated shapes (:func:`_undominated`): both only lower it. Refuses (``ConfigError``) what
-    :func:`solve_patterns` refuses.
+    assume). It drops the cluster-autoscaler rule that surviving pods stay where they are (which
+    only lowers it) and dominated shapes (:func:`_undominated`: the optimum is unchanged). Refuses
+    (``ConfigError``) what :func:`solve_patterns` refuses.
     """
     zs = list(zones)
     check_model_inputs(workload, zs, shapes, 1, "pattern")
