@@ -5,6 +5,7 @@
 - :mod:`.routes` — the wire (HTTP routing, encoding, watch streams); :mod:`.tables` — kubectl tables
 - :mod:`.errors` — ``v1.Status`` errors and message templates
 - controllers: :mod:`.scheduler`, :mod:`.kubelet`, :mod:`.workloads`, :mod:`.volumes`, :mod:`.cluster`
+- :mod:`.exec` — ``pods/exec``: the WebSocket channel protocol and a tiny shell over in-memory volumes
 - :mod:`.emulator` — :class:`KubeEmulator`, the entry point
 
 The official ``kubernetes`` client and ``kubectl`` talk to it unchanged through a kubeconfig.

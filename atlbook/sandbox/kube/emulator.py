@@ -27,6 +27,7 @@ from .admission import Admission
 from .cluster import ClusterControllers
 from .errors import BadRequest, Conflict, NotFound, ServiceUnavailable
 from .events import EventRecorder
+from .exec import ExecFiles
 from .hooks import (
     LogSource,
     MemoryUsageHook,
@@ -121,6 +122,8 @@ class KubeEmulator:
         self.request_observers: list[RequestObserver] = []
         self.rbac = Rbac(self.store)
         """ServiceAccount tokens (TokenRequest) and RBAC for their requests (:mod:`.rbac`)."""
+        self.exec_files = ExecFiles()
+        """The in-memory volumes ``pods/exec`` commands read and write (:mod:`.exec`)."""
         self._lifecycle: list[tuple[PodListener, PodListener]] = []
         self.last_error: str | None = None
         self.last_connection_error: str | None = None
@@ -195,6 +198,7 @@ class KubeEmulator:
             self.volumes.reset()
             self.kubelets.reset()
             self.node_lifecycle.reset()
+            self.exec_files.reset()
             self._seed()
         self._dirty.set()
 

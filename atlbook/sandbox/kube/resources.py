@@ -85,7 +85,15 @@ RESOURCES: tuple[ResourceType, ...] = (
         ("create", "delete", "get", "list", "patch", "update", "watch"),
     ),
     _r("", "nodes", "Node", False, ("no",), ("status", "proxy")),
-    _r("", "pods", "Pod", True, ("po",), ("status", "log", "eviction", "binding", "proxy"), cat=("all",)),
+    _r(
+        "",
+        "pods",
+        "Pod",
+        True,
+        ("po",),
+        ("status", "log", "eviction", "binding", "proxy", "exec"),
+        cat=("all",),
+    ),
     _r("", "bindings", "Binding", True, (), (), ("create",)),
     _r(
         "",
@@ -227,6 +235,8 @@ def api_resource_list(group: str, version: str) -> dict[str, Any] | None:
                     kind="PodProxyOptions" if r.plural == "pods" else f"{r.kind}ProxyOptions",
                     verbs=["create", "delete", "get", "patch", "update"],
                 )
+            elif sub == "exec":
+                sub_entry.update(kind="PodExecOptions", verbs=["create", "get"])
             elif sub == "finalize":
                 sub_entry.update(verbs=["update"])
             items.append(sub_entry)

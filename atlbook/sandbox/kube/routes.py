@@ -6,7 +6,7 @@ Paths served (namespaced resources also under ``/namespaces/<ns>/``):
 ``POST /sandbox-api/reset``. Verbs map like kube-apiserver's (GET list/get/watch, POST create,
 PUT update, PATCH patch, DELETE delete/deletecollection); every error leaves as a ``v1.Status``.
 Responses are JSON (``Table`` when asked with ``as=Table``), logs ``text/plain``, watches chunked JSON
-lines. Request bodies may be JSON or YAML.
+lines, ``pods/exec`` a WebSocket upgrade (:mod:`.exec`). Request bodies may be JSON or YAML.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
+from . import exec as pod_exec
 from . import resources as res
 from .errors import (
     BadRequest,
@@ -191,6 +192,7 @@ class Handler(BaseHTTPRequestHandler):
         self._method = method
         self._path = urllib.parse.urlsplit(self.path).path
         self.user = "system:anonymous"
+        self._principal: Any = "system:anonymous"
         self._audit: dict[str, str] = {
             "verb": method.lower(),
             "resource": "",
@@ -219,6 +221,7 @@ class Handler(BaseHTTPRequestHandler):
             elif token:
                 user = "kubernetes-admin"
             self.user = user
+            self._principal = account or user
             emu.rbac.authorize(account or user, method, path, self.query)
             # -- end of authentication and RBAC --
             interceptor = emu.request_interceptor
@@ -747,6 +750,9 @@ class Handler(BaseHTTPRequestHandler):
             self._audit["verb"] = method.lower()
             self._proxy(method, route, body)
             return
+        if sub == "exec" and rt.key == "pods" and method in ("GET", "POST"):
+            self._exec(method, route)
+            return
         if sub == "token" and rt.key == "serviceaccounts" and method == "POST":  # TokenRequest (rbac)
             self._audit["verb"] = "create"
             self._send_json(201, emu.rbac.issue_token(route.namespace or "", name, self._decode(body)))
@@ -802,6 +808,26 @@ class Handler(BaseHTTPRequestHandler):
             self._send_json(200, store.get(rt, None, name))
             return
         raise MethodNotAllowed("the server does not allow this method on the requested resource", {})
+
+    def _exec(self, method: str, route: Route) -> None:
+        """``pods/exec`` over a WebSocket upgrade (see :mod:`.exec`)."""
+        emu = self.server.emu
+        self._audit["verb"] = "get" if method == "GET" else "create"
+        if method == "GET":  # like kube-apiserver 1.35+ (AuthorizePodWebsocketUpgradeCreatePermission)
+            emu.rbac.authorize(self._principal, "POST", self._path, self.query)
+        pod, container = pod_exec.exec_target(
+            emu.store, route.namespace or "", route.name or "", self._q("container")
+        )
+        if "websocket" not in (self.headers.get("Upgrade") or "").lower():
+            raise BadRequest(pod_exec.UPGRADE_REQUIRED_MSG)
+        protocol = pod_exec.choose_protocol(self.headers.get("Sec-WebSocket-Protocol"))
+        if protocol is None:
+            raise BadRequest(pod_exec.PROTOCOL_MSG.format(offered=self.headers.get("Sec-WebSocket-Protocol")))
+        command = self.query.get("command") or []
+        result = pod_exec.run(emu.exec_files, emu.store, pod, container, command)
+        self._status = 101
+        self._observe_once()
+        pod_exec.serve(self, protocol, result)
 
     def _scale(self, method: str, route: Route, body: bytes) -> None:
         store = self.server.emu.store
