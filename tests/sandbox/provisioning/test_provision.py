@@ -2,6 +2,7 @@
 
 Covers (issue 5, "Done means"): from an empty sandbox one apply builds everything and every post-check
 passes; an immediate second run plans 0 changes and makes 0 mutating calls (the sandbox audit log);
+the shared-home row is the marker check (written by each pod through pods/exec, read by every pod);
 Jira replicas 2 → 3 plans exactly that change and jira-2 lands on a third worker; apply: false makes 0
 mutating calls; an interrupted apply resumes on rerun without repeating finished steps.
 """
@@ -47,6 +48,10 @@ def test_empty_to_ha_stack_then_idempotent_then_scale_jira(clients, spec, sandbo
         "cloudfront-origin",
         "product-databases",  # provisioning.databases: the product databases exist in RDS
     }
+    shared = [r for r in rows if r["check"] == "shared-home"]
+    assert shared and all(  # the emulator serves pods/exec: the marker check runs, no fallback
+        r["detail"].endswith("; marker written by each pod, read by every pod") for r in shared
+    ), shared
 
     mark = sandbox_reset.audit.mark()
     seen: list[Any] = []
