@@ -8,8 +8,8 @@ One row per check and subject (:class:`Check`):
   while another zone has fewer (zone skew ≤ 1);
 - ``shared-home`` — every pod of a product mounts the same ReadWriteMany claim at the shared-home path
   and that claim is Bound. Writing and reading a marker file needs ``pods/exec``: it is tried first
-  (write ``.atlbook-postcheck-<pod>`` from each pod, list them from each pod); where the API server does
-  not offer exec (the sandbox's emulated API has no exec subresource), the row says so and the check
+  (write ``.atlbook-postcheck-<pod>`` from each pod, list them from each pod, remove them); where exec
+  is refused (no ``create``/``get`` on ``pods/exec``) or not offered, the row says why and the check
   stands on the structural evidence above;
 - ``network-policy`` — every pod in the product namespaces is selected by a default-deny policy
   (empty pod selector, Ingress + Egress), and a NetworkPolicy engine is running;
