@@ -108,10 +108,10 @@ def _one(key: str, alg: str, budget: float) -> dict[str, Any]:
         rec = plan.recommend(w, cat, zones, time_limit=budget, seed=0, max_types=MAX_TYPES)
         planned = time.monotonic() - t0  # the planner's wall time; the bench's own bound is extra
         state = rec.state
-        scenario = longer = None
+        longer = None
+        space = plan.mix_space(cat, w, max_types=MAX_TYPES)
+        scenario = patterns.scenario_bound(w, space, zones, seed=0)
         if classes.aggregatable(w, zones):
-            space = plan.mix_space(cat, w, max_types=MAX_TYPES)
-            scenario = patterns.scenario_bound(w, space, zones, seed=0)
             longer = patterns.mixed_bound(w, space, zones, deterministic_time=BOUND_TIME, seed=0)
         any_mix = {
             "lp": rec.bounds.lp,

@@ -445,29 +445,41 @@ def scenario_bound(
     seed: int = 0,
 ) -> float | None:
     """A lower bound on $/h of every N+1 plan over any mix of ``shapes``; None when it does not apply
-    (a set without EBS volumes, or more than :data:`MAX_ZONE_CONTENTS` possible zone contents).
+    (a set without EBS volumes or zone spread, a live pin, a set with more replicas than zones and no
+    hostname anti-affinity, or more than :data:`MAX_ZONE_CONTENTS` possible zone contents).
 
-    Why it holds (every set with EBS volumes and at most one replica per zone, as for
-    :func:`mixed_bound`): a zone's pods can only re-place inside the zone, so for *every* node of a
-    zone the zone's other nodes hold all of the zone's pods — an integral packing of them. For each
-    possible *zone content* (how many sets of each class have a replica in the zone; at most the
-    class's set count) a one-zone CP-SAT model chooses node counts per type such that, for every type
-    present, the zone's nodes minus one node of that type pack the content (patterns; types with more
+    Why it holds: EBS-pinned pods can only re-place inside their zone, so for *every* node of a zone
+    the zone's other nodes hold all of the zone's pods — an integral packing of them in which a node
+    holds at most one pod per set (anti-affinity, or ≤ 1 replica per zone). Zone spread (maxSkew 1,
+    every zone a domain, as the planner and every bound assume) gives each set ⌊r/Z⌋ or ⌈r/Z⌉ pods
+    in each zone, ⌈r/Z⌉ in exactly ``r mod Z`` zones. For each possible *zone content* (per class,
+    how many of its sets have the ⌈r/Z⌉ in the zone) a one-zone CP-SAT model chooses node counts per
+    type such that, for every type present, the zone's nodes minus one node of that type pack the
+    content (patterns over request sizes, at most the size's set count per node; types with more
     than :data:`BOUND_PATTERNS` patterns pack *fractionally*, by capacity only); its *proven* bound
     ``f(content)`` is kept (valid even when a solve stops early). The bound is the minimum, over
-    splits of every class's replicas into zone contents that sum to the class's pods, of
-    Σ_zones f(content) (a zone without pods keeps one node, as the planner and every other bound
-    assume). It drops the cluster-autoscaler rule that surviving pods stay where they are (which
-    only lowers it) and dominated shapes (:func:`_undominated`: the optimum is unchanged). Refuses
-    (``ConfigError``) what :func:`solve_patterns` refuses.
+    zone contents whose ⌈⌉ counts sum to each class's ``sets × (r mod Z)``, of Σ_zones f(content) (a
+    zone without pods keeps one node). It drops the cluster-autoscaler rule that surviving pods stay
+    where they are, which sets of a class are which, and anti-affinity between a set's pods in one
+    zone (all only lower it), and dominated shapes (:func:`_undominated`: the optimum is unchanged).
+    Refuses (``ConfigError``) missing or duplicate zones and an empty ``shapes``.
     """
     zs = list(zones)
-    check_model_inputs(workload, zs, shapes, 1, "pattern")
-    classes, size_list, size_of, caps = _sizes(workload)
-    if not all(workload.sets[s].ebs for cl in classes for s in cl.sets):
-        return None
+    if not zs or len(set(zs)) != len(zs):
+        raise ConfigError(f"zones must be given and unique: {zs}")
+    if not shapes:
+        raise ConfigError("at least one instance type is required")
     z_n = len(zs)
-    ranges = [range(len(cl.sets) + 1) for cl in classes]
+    for ps in workload.sets:
+        if ps.replicas and (
+            not (ps.ebs and ps.zone_spread) or ps.pinned_zones or (ps.replicas > z_n and not ps.anti_affinity)
+        ):
+            return None
+    classes, size_list, size_of, caps = _sizes(workload)
+    # zone spread (maxSkew 1, every zone a domain): each set has ⌊r/Z⌋ or ⌈r/Z⌉ pods in a zone, and
+    # exactly r mod Z zones get the ⌈⌉; a content counts, per class, the sets with the ⌈⌉ in the zone
+    base = [len(cl.sets) * (cl.replicas // z_n) for cl in classes]
+    ranges = [range(len(cl.sets) + 1 if cl.replicas % z_n else 1) for cl in classes]
     n_contents = 1
     for r in ranges:
         n_contents *= len(r)
@@ -476,14 +488,14 @@ def scenario_bound(
     T = [sh for sh in _undominated(shapes) if sh.pods >= 1]
     pats = [enumerate_patterns(size_list, caps, sh, limit=BOUND_PATTERNS) for sh in T]
     contents = list(itertools.product(*ranges))
-    totals = tuple(cl.pods for cl in classes)
+    totals = tuple(len(cl.sets) * (cl.replicas % z_n) for cl in classes)
     memo: dict[tuple[int, ...], float] = {}
 
     def f(content: tuple[int, ...]) -> float:
         if content not in memo:
             need = [0] * len(size_list)
             for c, n in enumerate(content):
-                need[size_of[c]] += n
+                need[size_of[c]] += base[c] + n
             memo[content] = _zone_min_cost(need, size_list, T, pats, deterministic_time, seed)
         return memo[content]
 
