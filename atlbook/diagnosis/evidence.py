@@ -112,6 +112,8 @@ class ContainerState:
     """``running``, ``waiting`` or ``terminated``."""
     reason: str | None = None
     """Reason of the current state (e.g. ``CrashLoopBackOff``, ``OOMKilled``)."""
+    exit_code: int | None = None
+    """Exit code of the current state when it is ``terminated``."""
     last_reason: str | None = None
     """Reason the previous instance terminated (``OOMKilled``, ``Error``, ``Completed``)."""
     last_exit_code: int | None = None
@@ -575,6 +577,7 @@ def _container(raw: Mapping[str, Any]) -> ContainerState:
         restart_count=int(raw.get("restartCount") or 0),
         state=str(kind),
         reason=_d(current, "reason"),
+        exit_code=_d(current, "exitCode") if kind == "terminated" else None,
         last_reason=_d(last_term, "reason"),
         last_exit_code=_d(last_term, "exitCode"),
         last_finished=parse_time(_d(last_term, "finishedAt")),

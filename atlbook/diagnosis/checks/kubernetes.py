@@ -67,7 +67,9 @@ def oom_killed(self: Check, ev: Evidence) -> Iterator[Finding]:
         lines = []
         for c in pod.containers:
             if c.state == "terminated" and c.reason == "OOMKilled":
-                lines.append(f"pod/{pod.name} container {c.name}: terminated OOMKilled now")
+                lines.append(
+                    f"pod/{pod.name} container {c.name}: terminated OOMKilled (exit {c.exit_code}) now"
+                )
             elif c.last_reason == "OOMKilled" and ev.window.contains(c.last_finished):
                 when = c.last_finished.isoformat() if c.last_finished else "unknown time"
                 lines.append(

@@ -110,6 +110,14 @@ def test_oomkilled_cites_container_and_exit_code() -> None:
     assert f.workers == (b.worker(b.ZONES[1], 0),)
 
 
+def test_oomkilled_now_cites_the_exit_code_before_the_restart() -> None:
+    e = b.pod_oom(b.healthy())
+    c = next(p for p in e.pods if p.name == "jira-1").containers[0]
+    c.state, c.reason, c.exit_code, c.restart_count, c.last_reason = "terminated", "OOMKilled", 137, 0, None
+    (f,) = run(e, "k8s.pod-oomkilled")
+    assert any("terminated OOMKilled (exit 137) now" in line for line in f.evidence), f.evidence
+
+
 def test_oomkilled_outside_the_window_is_history() -> None:
     e = b.pod_oom(b.healthy())
     e.pod("jira-1").containers[0].last_finished = b.minutes_ago(600)  # type: ignore[union-attr]

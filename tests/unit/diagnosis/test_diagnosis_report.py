@@ -131,6 +131,13 @@ def test_pod_from_json() -> None:
         2,
     )
     assert c.last_finished is not None and c.last_finished.tzinfo is not None
+    assert c.exit_code is None  # waiting: only a terminated state has an exit code
+    killed = {
+        **POD["status"]["containerStatuses"][0],
+        "state": {"terminated": {"reason": "OOMKilled", "exitCode": 137}},
+    }
+    now = ev.pod_from_json({**POD, "status": {**POD["status"], "containerStatuses": [killed]}}).containers[0]
+    assert (now.state, now.reason, now.exit_code) == ("terminated", "OOMKilled", 137)
 
 
 def test_pending_pod_and_node_from_json() -> None:
