@@ -15,6 +15,7 @@ are the sandbox's own and are not audited.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import logging
 import os
@@ -23,7 +24,7 @@ import socket
 import threading
 import time
 import urllib.request
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -79,12 +80,57 @@ class _QuietHandler(MotoRequestHandler):
         log.debug(message, *args)
 
 
+class _ResetGate:
+    """Readers–writer gate: requests share moto; a reset has it alone.
+
+    moto's reset re-runs each backend's ``__init__`` on the live object (``__dict__`` emptied first), so a
+    request in flight meanwhile sees a half-built backend (``'IAMBackend' object has no attribute
+    'access_keys'`` as a 500 — seen in CI right after the sandbox reset, the metrics feeder calling).
+    """
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._active = 0
+        self._resetting = False
+
+    @contextlib.contextmanager
+    def shared(self) -> Iterator[None]:
+        """Hold moto together with other requests (waits while a reset runs)."""
+        with self._cond:
+            while self._resetting:
+                self._cond.wait()
+            self._active += 1
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._active -= 1
+                self._cond.notify_all()
+
+    @contextlib.contextmanager
+    def exclusive(self) -> Iterator[None]:
+        """Hold moto alone: new requests wait, requests in flight finish first."""
+        with self._cond:
+            while self._resetting:
+                self._cond.wait()
+            self._resetting = True
+            while self._active:
+                self._cond.wait()
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._resetting = False
+                self._cond.notify_all()
+
+
 class AwsFrontApp:
     """The WSGI app in front of moto's ``DomainDispatcherApplication``."""
 
     def __init__(self, sandbox: AwsSandbox) -> None:
         self._sandbox = sandbox
         self._moto = DomainDispatcherApplication(create_backend_app)
+        self._gate = _ResetGate()
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         method = str(environ.get("REQUEST_METHOD", "GET")).upper()
@@ -114,7 +160,10 @@ class AwsFrontApp:
         if path.startswith("/moto-api/"):
             if path == "/moto-api/reset":
                 self._sandbox.addons.reset()
-            return self._moto(environ, start_response)  # type: ignore[no-any-return]
+                with self._gate.exclusive():
+                    return list(self._moto(environ, start_response))
+            with self._gate.shared():
+                return list(self._moto(environ, start_response))
 
         # --- API faults (atlbook.sandbox.api_faults): client requests only, never the sandbox's own ---
         injector = self._sandbox.api_faults
@@ -158,7 +207,8 @@ class AwsFrontApp:
                     else start_response(status_line, headers)
                 )
 
-            result = list(self._moto(environ, _start))
+            with self._gate.shared():
+                result = list(self._moto(environ, _start))
             status = captured.get("status", 500)
         if mutating:
             self._sandbox.audit.record("aws", f"{service}:{action}", path, caller, status)

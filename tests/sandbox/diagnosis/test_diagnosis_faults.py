@@ -57,9 +57,17 @@ def test_az_outage(stack) -> None:
 def test_pod_oom(stack) -> None:
     built = stack()
     pod = built.box.fault("pod-oom", "jira-1")
-    result = built.first("k8s.pod-oomkilled")
+    # the kubelet's OOMKilling event can be listed before the pod status shows the kill (a status sync
+    # later, as on a real node): wait for the check to rank first *with* the container's exit code
+    result = built.until(
+        lambda d: (
+            d.most_likely is not None
+            and d.most_likely.check == "k8s.pod-oomkilled"
+            and any("OOMKilled (exit 137)" in line for line in d.most_likely.evidence)
+        ),
+        what="k8s.pod-oomkilled first, citing exit 137",
+    )
     assert result.most_likely.subject == f"pod/{pod}"
-    assert any("OOMKilled (exit 137)" in line for line in result.most_likely.evidence)
 
 
 def test_crash_loop(stack) -> None:
