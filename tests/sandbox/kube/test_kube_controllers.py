@@ -696,8 +696,8 @@ def test_readiness_waits_for_the_probe_initial_delay(
                         "image": "jira:9",
                         "readinessProbe": {
                             "httpGet": {"path": "/status", "port": 8080},
-                            "initialDelaySeconds": 120,
-                        },
+                            "initialDelaySeconds": 1200,  # 6 s of wall time at the tests' factor:
+                        },  # a loaded machine cannot let it pass unseen between the two reads below
                     }
                 ]
             },
@@ -706,7 +706,7 @@ def test_readiness_waits_for_the_probe_initial_delay(
     wait(lambda: core.read_namespaced_pod("slow", NS).status.phase == "Running", "slow running")
     kube.wait_for(lambda: False, 60)
     assert not _ready(core.read_namespaced_pod("slow", NS)), "not Ready before initialDelaySeconds"
-    wait(lambda: _ready(core.read_namespaced_pod("slow", NS)), "Ready after the initial delay")
+    wait(lambda: _ready(core.read_namespaced_pod("slow", NS)), "Ready after the initial delay", 2400)
 
 
 def test_preemption_of_lower_priority_pods(core: client.CoreV1Api, nodes: Any, wait: Any) -> None:

@@ -143,8 +143,12 @@ def _chain(
         marks.append((k, box.audit.mutations(mark)))
         watch.snap()
         if kills:  # did this rerun take the ledger over from the killed kernel (or had it nothing to do)?
-            plan_run = (run.doc().get("plan") or {}).get("run_id")
-            kills[-1]["taken_over_by_rerun"] = plan_run not in {x["lock"]["run_id"] for x in kills}
+            doc = run.doc()
+            dead = {x["lock"]["run_id"] for x in kills}
+            plan_run = (doc.get("plan") or {}).get("run_id")
+            # a rerun killed in turn before it recorded its plan still holds the lock it took over
+            holds = run.killed is not None and (doc.get("lock") or {}).get("run_id") not in dead | {None}
+            kills[-1]["taken_over_by_rerun"] = plan_run not in dead or holds
         if k is None or run.killed is None:  # the last run, or one that finished before step k
             assert code == 0, run.text()[-3000:]
             break
