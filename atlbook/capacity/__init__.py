@@ -10,7 +10,8 @@ Public entry points (see each module for details):
 - :mod:`.budget` — the RDS connection budget;
 - :mod:`.plots` — matplotlib figures; :func:`plan_progress` — a progress bar for ``recommend``;
 - :mod:`.baselines`, :mod:`.bounds`, :mod:`.survivability`, :mod:`.solver`, :mod:`.heuristics`,
-  :mod:`.patterns` (exact for one-replica-per-zone stacks), :mod:`.classes`.
+  :mod:`.patterns` (exact for one-replica-per-zone stacks), :mod:`.zonewise` (fast plans zone by zone,
+  mixing types), :mod:`.classes`.
 """
 
 from __future__ import annotations

@@ -47,6 +47,7 @@ __all__ = [
     "mixed_bound",
     "scenario_bound",
     "solve_patterns",
+    "undominated",
 ]
 
 MAX_PATTERNS = 4000
@@ -141,7 +142,7 @@ def mixed_bound(
     packing (patterns; types with too many patterns pack *fractionally*, by capacity only) plus one
     extra node ``i*`` whose price is at least that of every type the packing uses, and minimises the
     total; CP-SAT's proven objective bound is returned (valid even when the solve stops early).
-    Dominated shapes are left out (:func:`_undominated`: the optimum over all shapes is the same, and a
+    Dominated shapes are left out (:func:`undominated`: the optimum over all shapes is the same, and a
     smaller model proves a higher bound in the same time). Refuses (``ConfigError``) what
     :func:`solve_patterns` refuses.
     """
@@ -150,7 +151,7 @@ def mixed_bound(
     classes, size_list, size_of, caps = _sizes(workload)
     if not all(workload.sets[s].ebs for cl in classes for s in cl.sets):
         return None
-    shapes = _undominated(shapes)
+    shapes = undominated(shapes)
     z_n = len(zs)
     m = cp_model.CpModel()
     ksub, subsets = zone_split_vars(m, classes, z_n)
@@ -341,7 +342,7 @@ def _extract(
     return state
 
 
-def _undominated(shapes: Sequence[NodeShape]) -> list[NodeShape]:
+def undominated(shapes: Sequence[NodeShape]) -> list[NodeShape]:
     """Shapes no other shape beats (as much CPU, memory and pod slots for no more $/h; ties keep the
     cheapest, then first by name). Bounds may drop dominated shapes: swapping every dominated node of a
     survivable plan for its dominator keeps the placement and every node-loss re-placement valid (each
@@ -461,7 +462,7 @@ def scenario_bound(
     zone contents whose ⌈⌉ counts sum to each class's ``sets × (r mod Z)``, of Σ_zones f(content) (a
     zone without pods keeps one node). It drops the cluster-autoscaler rule that surviving pods stay
     where they are, which sets of a class are which, and anti-affinity between a set's pods in one
-    zone (all only lower it), and dominated shapes (:func:`_undominated`: the optimum is unchanged).
+    zone (all only lower it), and dominated shapes (:func:`undominated`: the optimum is unchanged).
     Refuses (``ConfigError``) missing or duplicate zones and an empty ``shapes``.
     """
     zs = list(zones)
@@ -485,7 +486,7 @@ def scenario_bound(
         n_contents *= len(r)
     if n_contents > MAX_ZONE_CONTENTS:
         return None
-    T = [sh for sh in _undominated(shapes) if sh.pods >= 1]
+    T = [sh for sh in undominated(shapes) if sh.pods >= 1]
     pats = [enumerate_patterns(size_list, caps, sh, limit=BOUND_PATTERNS) for sh in T]
     contents = list(itertools.product(*ranges))
     totals = tuple(len(cl.sets) * (cl.replicas % z_n) for cl in classes)

@@ -19,7 +19,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from atlbook.capacity import bounds as bounds_mod
-from atlbook.capacity import classes, heuristics, patterns, solver
+from atlbook.capacity import classes, heuristics, patterns, solver, zonewise
 from atlbook.capacity.catalogue import InstanceType
 from atlbook.capacity.cluster import ClusterState, Node
 from atlbook.capacity.eks import NodeShape, node_shape
@@ -353,6 +353,10 @@ def _survives(state: ClusterState, require_zone: bool) -> bool:
 
 PATTERN_TYPES = 6
 """The pattern model is solved for at most this many distinct node shapes (cheapest bounds first)."""
+ZONEWISE_RANKED = 40
+"""Type sets whose zone-by-zone pattern LP bound is computed (the best by the capacity bound)."""
+ZONEWISE_SOLVES = 3
+"""At most this many type sets are planned zone by zone (:func:`.patterns.solve_zonewise`)."""
 
 
 def _pattern_search(
@@ -370,8 +374,10 @@ def _pattern_search(
     """Deterministic search with the pattern model (:mod:`.patterns`): one exact solve per distinct
     node shape whose bound is below the best plan (cheapest bounds first, at most
     :data:`PATTERN_TYPES`), then one solve mixing the best few types with the cheapest ``partial``
-    types (types too small for some pod, useful beside a bigger one). Updates ``proven`` (per-type
-    bounds) and ``cands`` (one row per type); returns (plan, algorithm, status)."""
+    types (types too small for some pod, useful beside a bigger one), then zone-by-zone plans
+    (:mod:`.zonewise`) of the one- and two-type sets whose bounds say they can still win (at most
+    :data:`ZONEWISE_SOLVES`). Updates ``proven`` (per-type bounds) and ``cands`` (one row per type
+    or type set tried); returns (plan, algorithm, status)."""
     groups: dict[tuple[int, int, int, float], list[NodeShape]] = {}
     for sh in order:  # identical allocatable and price → identical plans: solve once
         groups.setdefault((sh.cpu_m, sh.memory_mi, sh.pods, sh.price), []).append(sh)
@@ -447,6 +453,44 @@ def _pattern_search(
             st = _survivable_or_none(res.state)
             if st is not None and st.cost() <= best.cost() * (1 - MIX_MIN_SAVING) + 1e-9:
                 best, alg = st, "cp-sat/patterns-mixed"
+
+    # zone by zone (.zonewise): fast where the whole-stack model runs out of time (bigger types,
+    # mixes). Type sets are ranked by a capacity bound, the best few re-ranked by their zones' pattern
+    # LP bounds, then solved while one can still win.
+    def cap_for(combo: tuple[NodeShape, ...]) -> float:
+        if len(combo) > 1:
+            return best.cost() * (1 - MIX_MIN_SAVING)
+        # one type: only if cheaper than the best plan, and the type's proven optimum allows it
+        if proven.get(combo[0].name, 0.0) >= best.cost() - 1e-9:
+            return float("-inf")
+        return best.cost() - 1e-6
+
+    zw = zonewise.ZonewisePlanner(workload, zs)
+    ranked = [c for estimate, c in zw.rank([*order, *partial], max_types) if estimate < cap_for(c)]
+    by_lp = []
+    for combo in ranked[:ZONEWISE_RANKED]:
+        zb = zw.bound(combo)
+        if zb is not None and zb < cap_for(combo):
+            by_lp.append((zb, combo))
+    by_lp.sort(key=lambda o: (o[0], len(o[1]), [sh.name for sh in o[1]]))
+    by_lp = by_lp[:ZONEWISE_SOLVES]
+    for i, (zb, combo) in enumerate(by_lp):
+        cap = cap_for(combo)
+        if zb >= cap:
+            continue
+        names = "+".join(sh.name for sh in combo)
+        report("zonewise", i, len(by_lp), names, best.cost())
+        res = zw.solve(combo, seed=seed)
+        cands[f"zonewise:{names}"] = {
+            "instance_type": names,
+            "cpsat_model": "zonewise",
+            "cpsat_status": res.status,
+            "cpsat_cost": res.cost,
+            "lb_cost_split": zb,
+        }
+        st = _survivable_or_none(res.state)
+        if st is not None and st.cost() <= cap + 1e-9:
+            best, alg = st, "zonewise"
     # OPTIMAL: no single-type plan is cheaper (every type's proven bound reaches the plan's cost)
     status = "OPTIMAL" if min(proven.values()) >= best.cost() - 1e-6 else "FEASIBLE"
     return best, alg, status

@@ -25,7 +25,7 @@ def test_dominated_shapes_are_dropped() -> None:
     worse = shape("worse", cpu_m=4000, memory_mi=7000, pods=10, price=0.2)
     dearer = shape("dearer", cpu_m=4000, memory_mi=8000, pods=10, price=0.3)
     other = shape("other", cpu_m=2000, memory_mi=16000, pods=10, price=0.25)
-    assert [s.name for s in patterns._undominated([worse, dearer, a, other])] == ["a", "other"]
+    assert [s.name for s in patterns.undominated([worse, dearer, a, other])] == ["a", "other"]
 
 
 def test_scenario_bound_needs_ebs_everywhere() -> None:
