@@ -1,4 +1,5 @@
-"""Fast placers with the planner's hard constraints: first-fit / best-fit decreasing, N+1 repair, compaction.
+"""Fast placers with the planner's hard constraints: first-fit / best-fit decreasing, node draining,
+N+1 repair, compaction.
 
 Used on their own for large inputs, as the CP-SAT warm start, and (without repair) as the plain FFD
 baseline. One instance type per plan (one managed node group per zone); nodes per zone are opened as
@@ -18,6 +19,7 @@ from atlbook.errors import CapacityExceeded, ConfigError
 __all__ = [
     "Effort",
     "compact",
+    "consolidate",
     "dot_place",
     "drain_light_nodes",
     "ffd_place",
@@ -241,56 +243,217 @@ def dot_place(
     return state
 
 
+def _undo(state: ClusterState, log: list[tuple[bool, int, int]]) -> None:
+    """Reverse a log of (placed?, set, node) moves, newest first."""
+    for placed, s, m in reversed(log):
+        if placed:
+            state.unplace(s, m)
+        else:
+            state.place(s, m)
+
+
+def _place_or_swap(
+    state: ClusterState, s: int, others: list[int], log: list[tuple[bool, int, int]], effort: Effort | None
+) -> bool:
+    """Place one pod of ``s`` first-fit on ``others``; failing that, move it onto a node in place of one
+    pod there that itself moves first-fit to another node of ``others``. Logs moves; False if neither."""
+    for m in others:
+        if state.fits(s, m):
+            state.place(s, m)
+            log.append((True, s, m))
+            return True
+    if effort is not None:
+        effort.spend(1 + len(others) // SWAP_SCAN_DIVISOR)
+    cs, ms = state.cpu[s], state.mem[s]
+    roomy = sorted(others, key=lambda k: (-state.free_cpu[k], k))
+    for m in others:
+        if state.anti[s] and state.count[m].get(s, 0):
+            continue
+        fcm, fmm = state.free_cpu[m], state.free_mem[m]
+        for q in list(state.count[m]):
+            if q == s or fcm + state.cpu[q] < cs or fmm + state.mem[q] < ms:
+                continue
+            state.unplace(q, m)
+            if state.fits(s, m):
+                state.place(s, m)
+                cq, mq = state.cpu[q], state.mem[q]
+                for k in roomy:
+                    if state.free_cpu[k] < cq:
+                        break
+                    if k != m and state.free_mem[k] >= mq and state.fits(q, k):
+                        state.place(q, k)
+                        log.extend([(False, q, m), (True, s, m), (True, q, k)])
+                        return True
+                state.unplace(s, m)
+            state.place(q, m)
+    return False
+
+
+SWAP_SCAN_DIVISOR = 10
+"""A swap search (or a :func:`consolidate` step) over N nodes costs 1 + N / this many effort units."""
+
+
+def _load(state: ClusterState, n: int) -> float:
+    sh = state.nodes[n].shape
+    return (sh.cpu_m - state.free_cpu[n]) / sh.cpu_m + (sh.memory_mi - state.free_mem[n]) / sh.memory_mi
+
+
+def _last_in_zone(state: ClusterState, n: int) -> bool:
+    return sum(1 for m in state.used_nodes() if state.node_zone[m] == state.node_zone[n]) <= 1
+
+
+def _empty(state: ClusterState, n: int) -> dict[int, int]:
+    """Unbind every pod of node ``n`` and make it a ghost; return its former pod counts."""
+    original = dict(state.count[n])
+    for s, k in original.items():
+        for _ in range(k):
+            state.unplace(s, n)
+    state.set_ghost(n, True)
+    return original
+
+
+def _refill(state: ClusterState, n: int, original: dict[int, int]) -> None:
+    state.set_ghost(n, False)
+    for s, k in original.items():
+        for _ in range(k):
+            state.place(s, n)
+
+
 def drain_light_nodes(state: ClusterState, *, effort: Effort | None = None) -> ClusterState:
     """Local search: empty the least-loaded nodes one by one by moving their pods elsewhere (filters kept).
 
-    A node whose pods all find another node is removed (marked gone); the last node of a zone is kept.
-    Works in place and returns ``state``.
+    A pod goes first-fit, or onto a full node in exchange for one of its pods that fits elsewhere. A node
+    whose pods all find a place is removed (marked gone); the last node of a zone is kept. Works in place
+    and returns ``state``.
     """
     sets = state.workload.sets
-    shape_cpu = {n: state.nodes[n].shape.cpu_m for n in state.used_nodes()}
-
-    def load(n: int) -> float:
-        sh = state.nodes[n].shape
-        return (sh.cpu_m - state.free_cpu[n]) / shape_cpu[n] + (
-            sh.memory_mi - state.free_mem[n]
-        ) / sh.memory_mi
-
-    for n in sorted(state.used_nodes(), key=lambda i: (load(i), i)):
+    for n in sorted(state.used_nodes(), key=lambda i: (_load(state, i), i)):
         if effort is not None and effort.exhausted:
             break
-        if sum(1 for m in state.used_nodes() if state.node_zone[m] == state.node_zone[n]) <= 1:
+        if _last_in_zone(state, n):
             continue
         pods = sorted(
             ((s, c) for s, c in state.count[n].items() for _ in range(c)),
             key=lambda p: (-sets[p[0]].cpu_m - sets[p[0]].memory_mi // 4, p[0]),
         )
-        original = dict(state.count[n])
         if effort is not None:
             effort.spend(1 + len(pods))
-        for s, k in original.items():
-            for _ in range(k):
-                state.unplace(s, n)
-        state.set_ghost(n, True)
-        moved: list[tuple[int, int]] = []
-        ok = True
+        original = _empty(state, n)
         others = [m for m in state.used_nodes() if m != n]
-        for s, _ in pods:
-            target = next((m for m in others if state.fits(s, m)), -1)
-            if target < 0:
-                ok = False
-                break
-            state.place(s, target)
-            moved.append((s, target))
-        if ok:
+        log: list[tuple[bool, int, int]] = []
+        if all(_place_or_swap(state, s, others, log, effort) for s, _ in pods):
             state.set_gone(n, True)
             continue
-        for s, m in moved:
-            state.unplace(s, m)
-        state.set_ghost(n, False)
-        for s, k in original.items():
-            for _ in range(k):
-                state.place(s, n)
+        _undo(state, log)
+        _refill(state, n, original)
+    return state
+
+
+CONSOLIDATE_NODES = 5
+""":func:`consolidate` tries to empty this many of the least-loaded nodes..."""
+CONSOLIDATE_STEPS = 200
+"""... with at most this many moves each."""
+
+
+def _size(state: ClusterState, s: int, shape: NodeShape) -> float:
+    return state.cpu[s] / shape.cpu_m + state.mem[s] / shape.memory_mi
+
+
+def _pool_step(
+    state: ClusterState,
+    shape: NodeShape,
+    pool: list[int],
+    others: list[int],
+    log: list[tuple[bool, int, int]],
+) -> bool:
+    """One move for :func:`consolidate`: bind a pool pod first-fit, or swap it onto a node for one or two
+    of that node's pods of smaller total size (the node gets fuller, the pool smaller pods)."""
+    pool.sort(key=lambda s: (-_size(state, s, shape), s))
+    for i, p in enumerate(pool):
+        m = next((m for m in others if state.fits(p, m)), -1)
+        if m >= 0:
+            state.place(p, m)
+            log.append((True, p, m))
+            pool.pop(i)
+            return True
+    for i, p in enumerate(pool):
+        vp = _size(state, p, shape) - 1e-12
+        for m in others:
+            fc, fm = state.free_cpu[m], state.free_mem[m]
+            for q in list(state.count[m]):
+                if q == p or _size(state, q, shape) >= vp:
+                    continue
+                if fc + state.cpu[q] < state.cpu[p] or fm + state.mem[q] < state.mem[p]:
+                    continue
+                state.unplace(q, m)
+                if state.fits(p, m):
+                    state.place(p, m)
+                    log.extend([(False, q, m), (True, p, m)])
+                    pool[i] = q
+                    return True
+                state.place(q, m)
+    for i, p in enumerate(pool):
+        vp = _size(state, p, shape) - 1e-12
+        for m in others:
+            fc, fm = state.free_cpu[m], state.free_mem[m]
+            items = [q for q, k in state.count[m].items() for _ in range(k)]
+            for a in range(len(items)):
+                for b in range(a + 1, len(items)):
+                    q1, q2 = items[a], items[b]
+                    if _size(state, q1, shape) + _size(state, q2, shape) >= vp:
+                        continue
+                    if fc + state.cpu[q1] + state.cpu[q2] < state.cpu[p]:
+                        continue
+                    if fm + state.mem[q1] + state.mem[q2] < state.mem[p]:
+                        continue
+                    state.unplace(q1, m)
+                    state.unplace(q2, m)
+                    if state.fits(p, m):
+                        state.place(p, m)
+                        log.extend([(False, q1, m), (False, q2, m), (True, p, m)])
+                        pool[i] = q1
+                        pool.append(q2)
+                        return True
+                    state.place(q1, m)
+                    state.place(q2, m)
+    return False
+
+
+def consolidate(
+    state: ClusterState,
+    *,
+    nodes: int = CONSOLIDATE_NODES,
+    max_steps: int = CONSOLIDATE_STEPS,
+    effort: Effort | None = None,
+) -> ClusterState:
+    """Local search that empties nodes :func:`drain_light_nodes` cannot: the pods of one of the ``nodes``
+    least-loaded nodes form a pool; a pool pod goes first-fit, or onto a node in place of one or two
+    smaller pods there, which join the pool (every swap fills a node further, so the pool shrinks to
+    pods small enough for the gaps). The node is removed when the pool empties within ``max_steps``
+    moves; otherwise every move is undone. Filters are kept; the last node of a zone is kept. Works in
+    place and returns ``state``.
+    """
+    for n in sorted(state.used_nodes(), key=lambda i: (_load(state, i), i))[:nodes]:
+        if effort is not None and effort.exhausted:
+            break
+        if _last_in_zone(state, n):
+            continue
+        original = _empty(state, n)
+        others = [m for m in state.used_nodes() if m != n]
+        pool = [s for s, k in original.items() for _ in range(k)]
+        log: list[tuple[bool, int, int]] = []
+        for _ in range(max_steps):
+            if not pool:
+                break
+            if effort is not None:
+                effort.spend(1 + len(others) // SWAP_SCAN_DIVISOR)
+            if not _pool_step(state, state.nodes[n].shape, pool, others, log):
+                break
+        if not pool:
+            state.set_gone(n, True)
+            continue
+        _undo(state, log)
+        _refill(state, n, original)
     return state
 
 
@@ -365,7 +528,7 @@ def compact(
                 return best
             if effort is not None:
                 pods = workload.pods
-                effort.spend(pods * ((Effort.DOT_COST if placer == "dot" else 1) + Effort.SIMULATE_COST))
+                effort.spend(pods * (Effort.DOT_COST if placer == "dot" else 1))
             if per[zone] <= 1:
                 continue
             trial = dict(per)
@@ -379,6 +542,8 @@ def compact(
                     )
             except CapacityExceeded:
                 continue
+            if effort is not None:  # the N+1 check is charged only when it runs
+                effort.spend(workload.pods * Effort.SIMULATE_COST)
             if cand.violations() or not _survives(cand, require_zone):
                 continue
             best, per, improved = cand, trial, True
@@ -396,7 +561,8 @@ def plan_for_shape(
     effort: Effort | None = None,
     fit: str = "first",
 ) -> ClusterState:
-    """FFD and dot-product packing, each followed by N+1 repair and compaction; the cheaper plan wins.
+    """FFD and dot-product packing, each followed by node draining (:func:`drain_light_nodes`,
+    :func:`consolidate`), N+1 repair and compaction; the cheaper plan wins.
 
     The second pass is skipped once ``effort`` is exhausted. Refuses (``CapacityExceeded``) a
     workload with a pod larger than the node.
@@ -417,6 +583,7 @@ def plan_for_shape(
         except CapacityExceeded:
             continue
         state = drain_light_nodes(state, effort=effort)
+        state = consolidate(state, effort=effort)
         state = make_survivable(state, require_zone=require_zone, effort=effort)
         state = compact(workload, state, require_zone=require_zone, effort=effort, fit=fit, placer=placer)
         if best is None or len(state.used_nodes()) < len(best.used_nodes()):
