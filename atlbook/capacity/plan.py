@@ -523,7 +523,9 @@ def recommend(
     lost zone excepted: they are reported as stranded). ``time_limit`` (seconds) sizes the search, but
     as *deterministic* budgets (CP-SAT deterministic time, heuristic work units), never by reading a
     clock: the same inputs and ``seed`` give the same plan whatever the machine load (wall time then
-    varies). ``exact=False`` skips CP-SAT. Refuses (``ConfigError``) empty/duplicate zones,
+    varies). Zone-by-zone plans (:mod:`.zonewise`, at most :data:`ZONEWISE_SOLVES` type sets, each
+    zone's MIP limited to :data:`.zonewise.ZONE_MIP_NODES` nodes) have their own fixed work limit on
+    top: about 5 s on a 500-pod stack. ``exact=False`` skips CP-SAT and them. Refuses (``ConfigError``) empty/duplicate zones,
     pins to unknown zones and an empty workload; (``CapacityExceeded``) a pod that no catalogue type
     can hold; (``ConfigError``) ``max_types < 1``.
 

@@ -197,7 +197,7 @@ class _Zone:
             if not any(self.need):
                 out.append((res.price, r, [], (0.0, [], [], {})))
                 continue
-            key = (res.name, *sorted(sh.name for sh in T))
+            key = (res.name, *(sh.name for sh in T))  # the columns' order follows T's
             if key not in self._lp:
                 self._lp[key] = _lp(cols, [round(T[t].price * PRICE_SCALE) for t, _ in cols], self.need)
             sol = self._lp[key]
