@@ -315,6 +315,7 @@ class PostgresServer:
             dbname=dbname,
             user="postgres",
             application_name="atlbook-sandbox-admin",
+            connect_timeout=5,  # the metrics feeder probes through this: never stall it
             autocommit=True,
         )
 

@@ -26,6 +26,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import boto3
+from botocore.config import Config
 from moto.efs.models import efs_backends
 from moto.rds.models import rds_backends
 
@@ -39,6 +40,11 @@ EFS_MAX_CREDITS = 2.31e12
 """Starting (and maximum) EFS burst credit balance in bytes (2.1 TiB, as a new file system has)."""
 _EFS_BASELINE_BYTES_PER_MIN = 50 * 1024 * 60  # 50 KiB/s baseline per GiB stored, small file system
 _IO_PER_POD_BYTES_PER_MIN = 40 * 1024 * 1024
+
+
+_FEEDER_CONFIG = Config(connect_timeout=2, read_timeout=5, retries={"max_attempts": 1})
+"""A put that hangs must not stall the feed (botocore's defaults wait 60 s and retry): the next tick
+puts fresh points anyway."""
 
 
 @dataclass
@@ -79,7 +85,7 @@ class CloudWatchFeeder:
         if region not in self._clients:
             self._clients[region] = boto3.session.Session(
                 aws_access_key_id=SANDBOX_CALLER, aws_secret_access_key="sandbox", region_name=region
-            ).client("cloudwatch", endpoint_url=self.endpoint_url)
+            ).client("cloudwatch", endpoint_url=self.endpoint_url, config=_FEEDER_CONFIG)
         return self._clients[region]
 
     def start(self) -> None:
