@@ -132,25 +132,29 @@ def test_efs_credits_exhausted(jira: Any, aws_client: Any, k8s_api: Any) -> None
     efs, cw = aws_client("efs"), aws_client("cloudwatch")
     fs = efs.create_file_system(CreationToken="shared-home")["FileSystemId"]
 
-    def latest(metric: str, statistic: str) -> float | None:
-        # The newest 1-second bucket: 60-second buckets mix points from before and after the fault,
-        # and a 3-second window can hold no point at all on a loaded machine. The bucket the fault
-        # lands in holds points from both sides, so the statistic is the one that shows the fault
-        # (Minimum of the credits, Maximum of the IO limit). In one CI run the credits' Minimum hit 0
-        # but PercentIOLimit's Minimum never reached 100 in 30 s: what a mixed newest bucket gives
-        # if no later point arrived (the cause is not proven).
+    def buckets(metric: str, *statistics: str) -> list[dict[str, Any]]:
+        """The metric's 1-second buckets of the last 5 minutes, oldest first."""
         now = dt.datetime.now(dt.UTC)
-        points = cw.get_metric_statistics(
+        points: list[dict[str, Any]] = cw.get_metric_statistics(
             Namespace="AWS/EFS",
             MetricName=metric,
             Dimensions=[{"Name": "FileSystemId", "Value": fs}],
             StartTime=now - dt.timedelta(minutes=5),
             EndTime=now + dt.timedelta(minutes=1),
             Period=1,
-            Statistics=[statistic],
+            Statistics=list(statistics),
         )["Datapoints"]
-        newest = max(points, key=lambda p: p["Timestamp"], default=None)
-        return None if newest is None else float(newest[statistic])
+        return sorted(points, key=lambda p: p["Timestamp"])
+
+    def latest(metric: str, statistic: str) -> float | None:
+        # The newest 1-second bucket: 60-second buckets mix points from before and after the fault,
+        # and a 3-second window can hold no point at all on a loaded machine. The bucket the fault
+        # lands in holds points from both sides, so the statistic is the one that shows the fault
+        # (Minimum of the credits, Maximum of the IO limit). In two CI runs the credits' Minimum hit 0
+        # but PercentIOLimit's Minimum never reached 100 in 30 s: what a mixed newest bucket gives
+        # if no later point arrived (the cause is not proven).
+        points = buckets(metric, statistic)
+        return float(points[-1][statistic]) if points else None
 
     wait_until(lambda: (latest("BurstCreditBalance", "Minimum") or 0) > 1e12, what="healthy credits")
     sandbox_reset.fault("efs-credits-exhausted")
@@ -158,27 +162,17 @@ def test_efs_credits_exhausted(jira: Any, aws_client: Any, k8s_api: Any) -> None
     try:
         wait_until(lambda: latest("PercentIOLimit", "Maximum") == 100.0, what="IO limit")
     except AssertionError as e:  # say what the metrics held, to find the cause if it happens again
-        now = dt.datetime.now(dt.UTC)
         held = {
             metric: [
                 (f"{p['Timestamp']:%H:%M:%S}", p["Minimum"], p["Maximum"], p["SampleCount"])
-                for p in sorted(
-                    cw.get_metric_statistics(
-                        Namespace="AWS/EFS",
-                        MetricName=metric,
-                        Dimensions=[{"Name": "FileSystemId", "Value": fs}],
-                        StartTime=now - dt.timedelta(minutes=2),
-                        EndTime=now + dt.timedelta(minutes=1),
-                        Period=1,
-                        Statistics=["Minimum", "Maximum", "SampleCount"],
-                    )["Datapoints"],
-                    key=lambda p: p["Timestamp"],
-                )[-8:]
+                for p in buckets(metric, "Minimum", "Maximum", "SampleCount")[-8:]
             ]
             for metric in ("BurstCreditBalance", "PercentIOLimit")
         }
         targets = sorted(sandbox_reset.faults_book.targets("efs-credits-exhausted"))
-        raise AssertionError(f"{e}; at {now:%H:%M:%S} fault targets {targets}, {fs}: {held}") from e
+        raise AssertionError(
+            f"{e}; at {dt.datetime.now(dt.UTC):%H:%M:%S} targets {targets}, {fs}: {held}"
+        ) from e
     log = lambda: client.CoreV1Api(k8s_api).read_namespaced_pod_log("jira-0", "atl")  # noqa: E731
     wait_until(lambda: "Slow I/O on the shared home" in log(), what="slow shared-home I/O in the log")
 
