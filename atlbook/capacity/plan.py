@@ -356,7 +356,7 @@ PATTERN_TYPES = 6
 ZONEWISE_RANKED = 40
 """Type sets whose zone-by-zone pattern LP bound is computed (the best by the capacity bound)."""
 ZONEWISE_SOLVES = 3
-"""At most this many type sets are planned zone by zone (:func:`.patterns.solve_zonewise`)."""
+"""At most this many type sets are planned zone by zone (:class:`.zonewise.ZonewisePlanner`)."""
 
 
 def _pattern_search(
@@ -525,9 +525,9 @@ def recommend(
     clock: the same inputs and ``seed`` give the same plan whatever the machine load (wall time then
     varies). Zone-by-zone plans (:mod:`.zonewise`, at most :data:`ZONEWISE_SOLVES` type sets, each
     zone's MIP limited to :data:`.zonewise.ZONE_MIP_NODES` nodes) have their own fixed work limit on
-    top: about 5 s on a 500-pod stack. ``exact=False`` skips CP-SAT and them. Refuses (``ConfigError``) empty/duplicate zones,
-    pins to unknown zones and an empty workload; (``CapacityExceeded``) a pod that no catalogue type
-    can hold; (``ConfigError``) ``max_types < 1``.
+    top: about 5 s on a 500-pod stack. ``exact=False`` skips CP-SAT and them. Refuses
+    (``ConfigError``) empty/duplicate zones, pins to unknown zones and an empty workload;
+    (``CapacityExceeded``) a pod that no catalogue type can hold; (``ConfigError``) ``max_types < 1``.
 
     ``max_types`` > 1 lets the plan mix instance types (at most that many types in the plan, one node
     group per type and zone), when every set spreads over zones with at most one replica per zone
