@@ -11,6 +11,7 @@ zone-by-zone mix when it is cheaper than every single type; bad inputs are refus
 from __future__ import annotations
 
 import random
+import threading
 from collections import Counter
 
 import pytest
@@ -159,15 +160,19 @@ def test_refuses_bad_inputs() -> None:
         planner.rank([shape()], max_types=0)
 
 
-def test_recommend_takes_a_zone_by_zone_mix_when_it_is_cheaper() -> None:
-    """CPU-heavy (7 CPU, 4 GiB) and memory-heavy (1 CPU, 30 GiB) sets: every single type wastes one
-    resource (best: m5.8xlarge, $19.97/h, proven); m5.4xlarge for the CPU pods beside r6i.4xlarge for
-    the memory pods costs less."""
+def _cpu_and_memory_heavy() -> workload.Workload:
     sets = []
     for i in range(15):
         sets.append({"name": f"cpu{i}", "replicas": 1 + i % 3, "cpu": "7", "memory": "4Gi"})
         sets.append({"name": f"mem{i}", "replicas": 1 + (i + 1) % 3, "cpu": "1", "memory": "30Gi"})
-    w = workload.workload_from_dict({"sets": sets})
+    return workload.workload_from_dict({"sets": sets})
+
+
+def test_recommend_takes_a_zone_by_zone_mix_when_it_is_cheaper() -> None:
+    """CPU-heavy (7 CPU, 4 GiB) and memory-heavy (1 CPU, 30 GiB) sets: every single type wastes one
+    resource (best: m5.8xlarge, $19.97/h, proven); m5.4xlarge for the CPU pods beside r6i.4xlarge for
+    the memory pods costs less."""
+    w = _cpu_and_memory_heavy()
     cat = catalogue.load_catalogue(["m5", "c6i", "r6i"])
     single = plan.recommend(w, cat, Z3, time_limit=3, max_types=1)
     mixed = plan.recommend(w, cat, Z3, time_limit=3, max_types=2)
@@ -177,3 +182,25 @@ def test_recommend_takes_a_zone_by_zone_mix_when_it_is_cheaper() -> None:
     assert mixed.violations == [] and mixed.survivability.node_pct == 100.0
     assert mixed.ratio_to_bound() >= 1.0 - 1e-9  # judged against the bound valid for any mix
     assert any(c.get("cpsat_model") == "zonewise" for c in mixed.candidates)
+
+
+def test_the_zone_by_zone_mix_is_the_same_under_competing_load() -> None:
+    """Node limits, never a clock: a busy machine changes nothing in the plan."""
+    w, cat = _cpu_and_memory_heavy(), catalogue.load_catalogue(["m5", "c6i", "r6i"])
+    quiet = plan.recommend(w, cat, Z3, time_limit=3, max_types=2, workers=2)
+    stop = threading.Event()
+
+    def spin() -> None:
+        x = 0
+        while not stop.is_set():
+            x += 1
+
+    t = threading.Thread(target=spin, daemon=True)
+    t.start()
+    try:
+        busy = plan.recommend(w, cat, Z3, time_limit=3, max_types=2, workers=2)
+    finally:
+        stop.set()
+        t.join()
+    assert quiet.algorithm == busy.algorithm == "zonewise"
+    assert quiet.placement == busy.placement and quiet.node_groups == busy.node_groups
