@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
+import threading
+from collections.abc import Iterator
+
 from atlbook.capacity.catalogue import InstanceType
 from atlbook.capacity.eks import DaemonSetOverhead, NodeShape
 from atlbook.capacity.workload import PodSet, Workload
@@ -25,3 +29,22 @@ def pset(name: str, replicas: int, cpu_m: int = 1000, memory_mi: int = 1024, **k
     kw.setdefault("zone_spread", False)
     kw.setdefault("ebs", False)
     return PodSet(name=name, replicas=replicas, cpu_m=cpu_m, memory_mi=memory_mi, **kw)  # type: ignore[arg-type]
+
+
+@contextlib.contextmanager
+def busy_cpu() -> Iterator[None]:
+    """A thread spinning on the CPU for the duration (a competing load for determinism tests)."""
+    stop = threading.Event()
+
+    def spin() -> None:
+        x = 0
+        while not stop.is_set():
+            x += 1
+
+    t = threading.Thread(target=spin, daemon=True)
+    t.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        t.join()

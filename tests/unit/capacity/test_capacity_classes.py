@@ -10,10 +10,9 @@ progress reports reach the callback and end with ``done``; bad inputs.
 from __future__ import annotations
 
 import random
-import threading
 
 import pytest
-from capacity_builders import pset, shape, wl
+from capacity_builders import busy_cpu, pset, shape, wl
 
 from atlbook.capacity import baselines, classes, heuristics, plan, solver, survivability
 from atlbook.errors import ConfigError
@@ -137,20 +136,8 @@ def test_same_plan_under_competing_load(w1_doc: dict[str, object], replicas: int
     w = workload.workload_from_dict(doc)
     cat = catalogue.load_catalogue(["m5", "c6i"], ["large", "xlarge", "2xlarge"])
     a = plan.recommend(w, cat, Z3, time_limit=3, seed=3, workers=2)
-    stop = threading.Event()
-
-    def spin() -> None:
-        x = 0
-        while not stop.is_set():
-            x += 1
-
-    t = threading.Thread(target=spin, daemon=True)
-    t.start()
-    try:
+    with busy_cpu():
         b = plan.recommend(w, cat, Z3, time_limit=3, seed=3, workers=2)
-    finally:
-        stop.set()
-        t.join()
     assert a.placement == b.placement and a.node_groups == b.node_groups
     assert a.bounds == b.bounds and a.solver_status == b.solver_status
 

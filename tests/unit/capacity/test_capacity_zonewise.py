@@ -11,11 +11,10 @@ zone-by-zone mix when it is cheaper than every single type; bad inputs are refus
 from __future__ import annotations
 
 import random
-import threading
 from collections import Counter
 
 import pytest
-from capacity_builders import pset, shape, wl
+from capacity_builders import busy_cpu, pset, shape, wl
 
 from atlbook.capacity import catalogue, classes, plan, survivability, workload, zonewise
 from atlbook.capacity.workload import PodSet
@@ -188,19 +187,7 @@ def test_the_zone_by_zone_mix_is_the_same_under_competing_load() -> None:
     """Node limits, never a clock: a busy machine changes nothing in the plan."""
     w, cat = _cpu_and_memory_heavy(), catalogue.load_catalogue(["m5", "c6i", "r6i"])
     quiet = plan.recommend(w, cat, Z3, time_limit=3, max_types=2, workers=2)
-    stop = threading.Event()
-
-    def spin() -> None:
-        x = 0
-        while not stop.is_set():
-            x += 1
-
-    t = threading.Thread(target=spin, daemon=True)
-    t.start()
-    try:
+    with busy_cpu():
         busy = plan.recommend(w, cat, Z3, time_limit=3, max_types=2, workers=2)
-    finally:
-        stop.set()
-        t.join()
     assert quiet.algorithm == busy.algorithm == "zonewise"
     assert quiet.placement == busy.placement and quiet.node_groups == busy.node_groups
