@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import base64
 import json
+import types
 from collections.abc import Mapping
 from typing import Any
 
 import pytest
 
 from atlbook import errors
-from atlbook.clients import secrets
+from atlbook.clients import retry, secrets
 from atlbook.clients.http import HttpResponse
 from atlbook.products import client as pc
 
@@ -165,8 +166,13 @@ def test_status(answer: HttpResponse, state: str, running: bool) -> None:
     ids=["502-html", "200-not-json"],
 )
 def test_status_without_state(answer: HttpResponse, exctype: type[Exception]) -> None:
+    transport = FakeTransport({("GET", "/status"): answer})
+    sleeps: list[float] = []
+    transport.http = types.SimpleNamespace(policy=retry.RetryPolicy(max_attempts=3, sleep=sleeps.append))
     with pytest.raises(exctype):
-        pc.ProductClient(FakeTransport({("GET", "/status"): answer}), "jira").status()
+        pc.ProductClient(transport, "jira").status()
+    # a 5xx without a state is asked again under the transport's policy; a 200 that is not JSON is not
+    assert len(transport.calls) == (3 if exctype is errors.Unavailable else 1) == len(sleeps) + 1
 
 
 def test_jira_cluster_nodes() -> None:
